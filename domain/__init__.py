@@ -1,0 +1,1 @@
+"""Models and pure rules of the case process: no I/O and no Temporal here."""

@@ -1,0 +1,60 @@
+"""Typed settings, read once at the edge (worker, starter, admin, dev stack)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.case import Timings
+
+
+class Settings(BaseSettings):
+    """Configuration from ``WHN_*`` environment variables (see the README)."""
+
+    model_config = SettingsConfigDict(env_prefix="WHN_", extra="ignore")
+
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "whn-cases"
+    database_url: str = "postgresql://postgres@127.0.0.1:55432/whn"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    mail_from: str = "whathappensnext@cambs.police.example"
+    data_dir: Path = Path(".whn")
+    ui_url: str = "http://localhost:8233"
+
+    force_code: str = "35"
+    force_name: str = "Cambridgeshire Constabulary"
+    control_room_email: str = "control-room@cambs.police.example"
+    supervisor_email: str = "duty-supervisor@cambs.police.example"
+    victim_support_email: str = "referrals@victimsupport.example"
+
+    review_deadline: timedelta = timedelta(hours=24)
+    crn_deadline: timedelta = timedelta(hours=48)
+    details_reminder: timedelta = timedelta(days=3)
+    details_expiry: timedelta = timedelta(days=14)
+    emergency_ack_deadline: timedelta = timedelta(minutes=5)
+    ack_deadline: timedelta = timedelta(hours=24)
+    update_interval: timedelta = timedelta(days=28)
+
+    staff_id: str | None = Field(default=None)
+
+    def timings(self) -> Timings:
+        return Timings(
+            review_deadline=self.review_deadline,
+            crn_deadline=self.crn_deadline,
+            details_reminder=self.details_reminder,
+            details_expiry=self.details_expiry,
+            emergency_ack_deadline=self.emergency_ack_deadline,
+            ack_deadline=self.ack_deadline,
+            update_interval=self.update_interval,
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
