@@ -55,6 +55,21 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"
 
 
+# Which roles may take each staff action. Supervisors may act at every step.
+ACTION_ROLES: dict[str, frozenset[str]] = {
+    "ack-emergency": frozenset({"control_room", "supervisor"}),
+    "redirect": frozenset({"call_handler", "supervisor"}),
+    "request-details": frozenset({"call_handler", "supervisor"}),
+    "record-crime": frozenset({"call_handler", "supervisor"}),
+    "not-a-crime": frozenset({"call_handler", "supervisor"}),
+    "imu-close": frozenset({"imu", "supervisor"}),
+    "imu-investigate": frozenset({"imu", "supervisor"}),
+    "allocate": frozenset({"supervisor"}),
+    "acknowledge": frozenset({"officer", "supervisor"}),
+    "record-step": frozenset({"officer", "imu", "supervisor"}),
+    "close": frozenset({"officer", "supervisor"}),
+}
+
 TEAMS: tuple[str, ...] = (
     "rit",
     "domestic-abuse",
@@ -112,13 +127,57 @@ class Timings(Message):
     update_interval: timedelta = timedelta(days=28)
 
 
+class DetailsRequestState(BaseModel):
+    number: int
+    question: str
+    asked_by: str
+    asked_at: datetime
+    reminded: bool = False
+    answered_at: datetime | None = None
+    lapsed: bool = False
+
+
+class CaseState(BaseModel):
+    """Everything a case knows, carried whole across continue-as-new."""
+
+    stage: Stage = Stage.RECEIVED
+    priority: Priority = Priority.SCHEDULED
+    category: str
+    enhanced_rights: bool = False
+    enhanced_reasons: list[str] = Field(default_factory=list)
+    district: str | None = None
+    flags: list[str] = Field(default_factory=list)
+    crime_reference: str | None = None
+    investigation_reference: str | None = None
+    outcome: int | None = None
+    redirected_to: str | None = None
+    team: str | None = None
+    officer: str | None = None
+    deadlines: list[Deadline] = Field(default_factory=list)
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    details: list[DetailsRequestState] = Field(default_factory=list)
+    reply_digests: list[str] = Field(default_factory=list)
+    emergency_indicators: list[str] = Field(default_factory=list)
+    emergency_alerts: int = 0
+    next_emergency_alert_at: datetime | None = None
+    allocated_at: datetime | None = None
+    next_update_at: datetime | None = None
+    updates_sent: int = 0
+    tasks: dict[str, str | None] = Field(default_factory=dict)
+    assessment: dict[str, object] | None = None
+    intelligence: dict[str, object] | None = None
+    events: int = 0
+    runs: int = 1
+
+
 class CaseInput(Message):
-    """Start input of a case workflow."""
+    """Start input of a case workflow; ``state`` is set only when it continues as new."""
 
     report: Report
     receipt_code: str
     received_at: datetime
     timings: Timings = Field(default_factory=Timings)
+    state: CaseState | None = None
 
 
 # --- staff actions (updates) and the reporter's reply (signal) -------------------------
@@ -198,7 +257,9 @@ class ActionResult(Message):
 # --- what a case looks like from outside ----------------------------------------------
 
 
-class Deadline(Message):
+class Deadline(BaseModel):
+    """A promise with a due time: met when its action happened, missed when time ran out."""
+
     name: str
     due_at: datetime
     met_at: datetime | None = None

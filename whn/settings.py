@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     update_interval: timedelta = timedelta(days=28)
 
     staff_id: str | None = Field(default=None)
+    max_cached_workflows: int = 2_000
+    db_pool_size: int = 20
 
     def timings(self) -> Timings:
         return Timings(

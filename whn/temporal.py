@@ -3,35 +3,12 @@
 from __future__ import annotations
 
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 
 from whn.settings import Settings
 
-CASE_STAGE = SearchAttributeKey.for_keyword("CaseStage")
-RECEIPT_CODE = SearchAttributeKey.for_keyword("ReceiptCode")
-CRIME_REFERENCE = SearchAttributeKey.for_keyword("CrimeReference")
-INVESTIGATION_REFERENCE = SearchAttributeKey.for_keyword("InvestigationReference")
-CRIME_CATEGORY = SearchAttributeKey.for_keyword("CrimeCategory")
-TEAM = SearchAttributeKey.for_keyword("Team")
-PRIORITY = SearchAttributeKey.for_keyword("Priority")
-OVERDUE = SearchAttributeKey.for_bool("Overdue")
-ENHANCED_RIGHTS = SearchAttributeKey.for_bool("EnhancedRights")
-REPORTED_AT = SearchAttributeKey.for_datetime("ReportedAt")
-
-SEARCH_ATTRIBUTES = (
-    CASE_STAGE,
-    RECEIPT_CODE,
-    CRIME_REFERENCE,
-    INVESTIGATION_REFERENCE,
-    CRIME_CATEGORY,
-    TEAM,
-    PRIORITY,
-    OVERDUE,
-    ENHANCED_RIGHTS,
-    REPORTED_AT,
-)
+from workflows.attributes import SEARCH_ATTRIBUTES
 
 _CLI_TYPE = {
     "KEYWORD": "Keyword",
@@ -64,3 +41,14 @@ async def connect_client(settings: Settings) -> Client:
         namespace=settings.temporal_namespace,
         data_converter=data_converter(),
     )
+
+
+async def missing_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Names of the project's search attributes not registered on ``namespace``."""
+    from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+
+    response = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    have = set(response.custom_attributes)
+    return [key.name for key in SEARCH_ATTRIBUTES if key.name not in have]

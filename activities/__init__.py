@@ -1,0 +1,1 @@
+"""Everything that touches the world: PostgreSQL, email, screening rules, hand-offs."""

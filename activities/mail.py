@@ -1,0 +1,108 @@
+"""Email through the notification outbox: written once per (case, purpose), sent once."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+import aiosmtplib
+import asyncpg
+from temporalio import activity
+
+from domain.effects import Notified, Notify
+from domain.letters import render
+from whn.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Mailer:
+    """Activities that put letters in the outbox and send them over SMTP."""
+
+    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
+        self._pool = pool
+        self._settings = settings
+
+    def _address(self, request: Notify) -> str | None:
+        return {
+            "reporter": request.to,
+            "agency": request.to,
+            "control_room": self._settings.control_room_email,
+            "supervisor": self._settings.supervisor_email,
+            "victim_support": self._settings.victim_support_email,
+        }[request.audience]
+
+    @activity.defn
+    async def notify(self, request: Notify) -> Notified:
+        """Write the letter to the outbox (once) and send it unless it was already sent.
+
+        The Message-ID is fixed by the outbox row, so even the narrow window between a
+        successful SMTP send and the ``sent_at`` write shows as one message to a reader.
+        """
+        recipient = self._address(request) or ""
+        subject, body = render(
+            request.letter, {"force_name": self._settings.force_name, **request.context}
+        )
+        domain = self._settings.mail_from.rpartition("@")[2] or "whn.local"
+        message_id = f"<{request.workflow_id}.{request.purpose}@{domain}>".replace(" ", "_")
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                """INSERT INTO notifications (workflow_id, purpose, recipient, subject, body,
+                       message_id)
+                   VALUES ($1, $2, $3, $4, $5, $6)
+                   ON CONFLICT (workflow_id, purpose) DO UPDATE SET attempts = notifications.attempts
+                   RETURNING recipient, subject, body, message_id, sent_at""",
+                request.workflow_id,
+                request.purpose,
+                recipient,
+                subject,
+                body,
+                message_id,
+            )
+        assert row is not None
+        if row["sent_at"] is not None:
+            return Notified(
+                message_id=row["message_id"], sent=True, sent_at=row["sent_at"], recipient=recipient
+            )
+        if not row["recipient"]:
+            # No address (a phone or in-person report): the outbox row is the record, and
+            # the case shows the letter as unsent for a handler to pass on by phone.
+            return Notified(message_id=row["message_id"], sent=False, recipient="")
+        message = EmailMessage()
+        message["From"] = self._settings.mail_from
+        message["To"] = row["recipient"]
+        message["Subject"] = row["subject"]
+        message["Message-ID"] = row["message_id"]
+        message["Date"] = format_datetime(datetime.now(UTC))
+        message["X-WHN-Purpose"] = request.purpose
+        message["X-WHN-Case"] = request.workflow_id
+        message.set_content(row["body"])
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=self._settings.smtp_host,
+                port=self._settings.smtp_port,
+                timeout=10,
+            )
+        except (aiosmtplib.SMTPException, OSError) as err:
+            async with self._pool.acquire() as conn:
+                await conn.execute(
+                    """UPDATE notifications SET attempts = attempts + 1, last_error = $3
+                       WHERE workflow_id = $1 AND purpose = $2""",
+                    request.workflow_id,
+                    request.purpose,
+                    type(err).__name__,
+                )
+            # Retryable: the letter waits in the outbox until the mail server is back.
+            raise
+        async with self._pool.acquire() as conn:
+            sent_at = await conn.fetchval(
+                """UPDATE notifications SET sent_at = now(), attempts = attempts + 1,
+                       last_error = NULL
+                   WHERE workflow_id = $1 AND purpose = $2 RETURNING sent_at""",
+                request.workflow_id,
+                request.purpose,
+            )
+        return Notified(message_id=row["message_id"], sent=True, sent_at=sent_at, recipient=recipient)

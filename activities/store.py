@@ -1,0 +1,206 @@
+"""The case store in PostgreSQL: cases, their event log, references, referrals, staff."""
+
+from __future__ import annotations
+
+import asyncpg
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain.case import ACTION_ROLES
+from domain.effects import (
+    Authorise,
+    CaseChange,
+    ControlRoomAlert,
+    IssueReference,
+    OpenCase,
+    Referral,
+    StaffMember,
+)
+from domain.references import format_crime_reference, format_investigation_reference
+
+# Columns of ``cases`` a CaseChange may set; anything else is a programming error.
+_CASE_COLUMNS = frozenset(
+    {
+        "stage",
+        "priority",
+        "category",
+        "crime_reference",
+        "investigation_reference",
+        "team",
+        "officer",
+        "outcome",
+        "redirected_to",
+        "overdue",
+        "enhanced_rights",
+        "flags",
+        "assessment",
+        "intelligence",
+        "closed_at",
+    }
+)
+
+
+class NotAuthorisedError(ApplicationError):
+    """A staff action refused by the roster (unknown person, disabled, or missing role)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, type="NotAuthorised", non_retryable=True)
+
+
+class CaseStore:
+    """Activities over the case store; one instance per worker, sharing a pool."""
+
+    def __init__(self, pool: asyncpg.Pool, *, force_code: str) -> None:
+        self._pool = pool
+        self._force_code = force_code
+
+    @activity.defn
+    async def open_case(self, case: OpenCase) -> None:
+        """Insert the case row and its first event; a retry finds them and does nothing."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """INSERT INTO cases (workflow_id, receipt_code, submission_id, stage, priority,
+                       category, report, received_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                   ON CONFLICT (workflow_id) DO NOTHING""",
+                case.workflow_id,
+                case.receipt_code,
+                case.submission_id,
+                case.stage,
+                case.priority,
+                case.category,
+                case.report.model_dump(mode="json"),
+                case.received_at,
+            )
+            await conn.execute(
+                """INSERT INTO case_events (workflow_id, event_key, at, actor, event, detail)
+                   VALUES ($1, 'received', $2, 'intake', 'received', $3)
+                   ON CONFLICT (workflow_id, event_key) DO NOTHING""",
+                case.workflow_id,
+                case.received_at,
+                {"channel": case.report.channel.value, "category": case.category},
+            )
+
+    @activity.defn
+    async def record_change(self, change: CaseChange) -> None:
+        """Append an event and update the case's columns, both or neither."""
+        unknown = set(change.fields) - _CASE_COLUMNS
+        if unknown:
+            raise ApplicationError(f"unknown case columns {sorted(unknown)}", non_retryable=True)
+        async with self._pool.acquire() as conn, conn.transaction():
+            inserted = await conn.fetchval(
+                """INSERT INTO case_events (workflow_id, event_key, at, actor, event, detail)
+                   VALUES ($1, $2, $3, $4, $5, $6)
+                   ON CONFLICT (workflow_id, event_key) DO NOTHING
+                   RETURNING id""",
+                change.workflow_id,
+                change.event_key,
+                change.at,
+                change.actor,
+                change.event,
+                change.detail,
+            )
+            if inserted is None or not change.fields:
+                return
+            names = sorted(change.fields)
+            assignments = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(names))
+            await conn.execute(
+                f"UPDATE cases SET {assignments}, updated_at = now() WHERE workflow_id = $1",
+                change.workflow_id,
+                *(change.fields[name] for name in names),
+            )
+
+    @activity.defn
+    async def issue_reference(self, request: IssueReference) -> str:
+        """The case's reference of this kind: issued once, gapless, the same on every retry."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            existing = await conn.fetchval(
+                "SELECT reference FROM case_references WHERE workflow_id = $1 AND kind = $2",
+                request.workflow_id,
+                request.kind,
+            )
+            if existing is not None:
+                return str(existing)
+            sequence = await conn.fetchval(
+                """INSERT INTO reference_counters (kind, year, value) VALUES ($1, $2, 1)
+                   ON CONFLICT (kind, year)
+                   DO UPDATE SET value = reference_counters.value + 1
+                   RETURNING value""",
+                request.kind,
+                request.year,
+            )
+            if request.kind == "crime":
+                reference = format_crime_reference(self._force_code, sequence, request.year)
+                column = "crime_reference"
+            else:
+                reference = format_investigation_reference(sequence, request.year)
+                column = "investigation_reference"
+            await conn.execute(
+                "INSERT INTO case_references (reference, workflow_id, kind) VALUES ($1, $2, $3)",
+                reference,
+                request.workflow_id,
+                request.kind,
+            )
+            await conn.execute(
+                f"UPDATE cases SET {column} = $2, updated_at = now() WHERE workflow_id = $1",
+                request.workflow_id,
+                reference,
+            )
+            return reference
+
+    @activity.defn
+    async def authorise(self, request: Authorise) -> StaffMember:
+        """Check the actor against the roster for this action; audit the answer either way."""
+        allowed_roles = ACTION_ROLES[request.action]
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT staff_id, name, roles, active FROM staff WHERE staff_id = $1",
+                request.actor,
+            )
+            reason: str | None = None
+            if row is None:
+                reason = f"unknown staff id {request.actor!r}"
+            elif not row["active"]:
+                reason = f"staff {request.actor!r} is disabled"
+            elif not allowed_roles.intersection(row["roles"]):
+                needed = " or ".join(sorted(allowed_roles))
+                reason = f"{request.action} needs the role {needed}; {request.actor} has " + (
+                    ", ".join(row["roles"]) or "no role"
+                )
+            await conn.execute(
+                """INSERT INTO audit_log (actor, action, workflow_id, allowed, reason)
+                   VALUES ($1, $2, $3, $4, $5)""",
+                request.actor,
+                request.action,
+                request.workflow_id,
+                reason is None,
+                reason,
+            )
+        if reason is not None or row is None:
+            raise NotAuthorisedError(reason or "not authorised")
+        return StaffMember(staff_id=row["staff_id"], name=row["name"], roles=list(row["roles"]))
+
+    @activity.defn
+    async def record_referral(self, referral: Referral) -> None:
+        """Record a hand-off to another body (once per case and kind)."""
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                """INSERT INTO referrals (workflow_id, kind, agency, due_at)
+                   VALUES ($1, $2, $3, $4) ON CONFLICT (workflow_id, kind) DO NOTHING""",
+                referral.workflow_id,
+                referral.kind,
+                referral.agency,
+                referral.due_at,
+            )
+
+    @activity.defn
+    async def raise_control_room_alert(self, alert: ControlRoomAlert) -> None:
+        """Record an emergency escalation for the control room (once per attempt)."""
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                """INSERT INTO control_room_alerts (workflow_id, attempt, indicators)
+                   VALUES ($1, $2, $3) ON CONFLICT (workflow_id, attempt) DO NOTHING""",
+                alert.workflow_id,
+                alert.attempt,
+                alert.indicators,
+            )

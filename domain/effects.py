@@ -1,0 +1,97 @@
+"""Models of the side effects a case asks for: the inputs and results of its activities."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.report import Report
+
+Audience = Literal["reporter", "control_room", "supervisor", "victim_support", "agency"]
+ReferenceKind = Literal["crime", "investigation"]
+
+
+class Effect(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OpenCase(Effect):
+    workflow_id: str
+    receipt_code: str
+    submission_id: str
+    report: Report
+    received_at: datetime
+    stage: str
+    priority: str
+    category: str
+
+
+class CaseChange(Effect):
+    """One entry of the append-only event log, and the case columns it changes.
+
+    ``event_key`` is unique per case, so a retried write records nothing twice.
+    """
+
+    workflow_id: str
+    event_key: str
+    at: datetime
+    actor: str
+    event: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class IssueReference(Effect):
+    workflow_id: str
+    kind: ReferenceKind
+    year: int
+
+
+class Authorise(Effect):
+    workflow_id: str
+    actor: str
+    action: str
+
+
+class StaffMember(Effect):
+    staff_id: str
+    name: str
+    roles: list[str]
+
+
+class Notify(Effect):
+    """An email to write to the outbox and send, once per (case, purpose)."""
+
+    workflow_id: str
+    purpose: str
+    audience: Audience
+    to: str | None = None
+    letter: str
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class Notified(Effect):
+    message_id: str
+    sent: bool
+    sent_at: datetime | None = None
+    recipient: str
+
+
+class Referral(Effect):
+    workflow_id: str
+    kind: str
+    agency: str
+    due_at: datetime | None = None
+
+
+class ControlRoomAlert(Effect):
+    workflow_id: str
+    attempt: int
+    indicators: list[str]
+
+
+class WorkingDays(Effect):
+    start: datetime
+    days: int

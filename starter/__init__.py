@@ -1,0 +1,1 @@
+"""Intake (submit, details, schema) and the staff admin script, as functions and CLIs."""

@@ -1,0 +1,132 @@
+"""Staff actions and case views as functions: what ``whn-admin`` calls, importable alike."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.case import (
+    WORKFLOW_TYPE,
+    AckEmergency,
+    Acknowledge,
+    ActionResult,
+    Allocate,
+    CaseView,
+    CloseCase,
+    ImuClose,
+    ImuInvestigate,
+    NotACrime,
+    RecordCrime,
+    RecordStep,
+    Redirect,
+    RequestDetails,
+    Stage,
+    StaffAction,
+)
+from starter.errors import RejectedError, UnavailableError
+from starter.refs import resolve_workflow_id
+from workflows import attributes as sa
+from workflows.case import CaseWorkflow
+
+# One update method per action: referred to by method, never by name.
+UPDATES: dict[type[StaffAction], Any] = {
+    AckEmergency: CaseWorkflow.ack_emergency,
+    Redirect: CaseWorkflow.redirect,
+    RequestDetails: CaseWorkflow.request_details,
+    RecordCrime: CaseWorkflow.record_crime,
+    NotACrime: CaseWorkflow.not_a_crime,
+    ImuClose: CaseWorkflow.imu_close,
+    ImuInvestigate: CaseWorkflow.imu_investigate,
+    Allocate: CaseWorkflow.allocate,
+    Acknowledge: CaseWorkflow.acknowledge,
+    RecordStep: CaseWorkflow.record_step,
+    CloseCase: CaseWorkflow.close,
+}
+
+_RPC_TIMEOUT = timedelta(seconds=15)
+
+
+async def act(
+    client: Client, ref: str, action: StaffAction, *, database_url: str | None
+) -> ActionResult:
+    """Send one staff action to the case ``ref`` names and wait for its answer."""
+    workflow_id = await resolve_workflow_id(client, ref, database_url=database_url)
+    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
+    try:
+        result: ActionResult = await handle.execute_update(
+            UPDATES[type(action)], action, rpc_timeout=_RPC_TIMEOUT
+        )
+    except WorkflowUpdateFailedError as err:
+        raise RejectedError(_reason(err)) from None
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise RejectedError(f"case {ref} is closed: no further actions") from None
+        if err.status == RPCStatusCode.DEADLINE_EXCEEDED:
+            raise UnavailableError("no worker answered in time; is the worker running?") from None
+        raise UnavailableError(f"Temporal could not be reached: {err.message}") from None
+    return result
+
+
+def _reason(err: WorkflowUpdateFailedError) -> str:
+    cause = err.cause
+    while cause is not None and not isinstance(cause, ApplicationError):
+        cause = cause.__cause__
+    if isinstance(cause, ApplicationError):
+        return cause.message
+    return str(err.cause or err)
+
+
+async def show(client: Client, ref: str, *, database_url: str | None) -> CaseView:
+    """The case as its workflow sees it: stage, references, deadlines, timeline."""
+    workflow_id = await resolve_workflow_id(client, ref, database_url=database_url)
+    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
+    try:
+        view: CaseView = await handle.query(CaseWorkflow.view, rpc_timeout=_RPC_TIMEOUT)
+    except RPCError as err:
+        if err.status == RPCStatusCode.DEADLINE_EXCEEDED:
+            raise UnavailableError("no worker answered in time; is the worker running?") from None
+        raise UnavailableError(f"Temporal could not be reached: {err.message}") from None
+    return view
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "") + "'"
+
+
+async def list_cases(
+    client: Client, *, stage: Stage | None = None, overdue: bool = False, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Cases from Temporal visibility, open and closed, newest first."""
+    query = f"WorkflowType = {_quote(WORKFLOW_TYPE)}"
+    if stage is not None:
+        query += f" AND CaseStage = {_quote(stage.value)}"
+    if overdue:
+        query += " AND Overdue = true"
+    rows: list[dict[str, Any]] = []
+    try:
+        async for execution in client.list_workflows(query, limit=limit, rpc_timeout=_RPC_TIMEOUT):
+            attrs = execution.typed_search_attributes
+            reported = attrs.get(sa.REPORTED_AT)
+            rows.append(
+                {
+                    "receipt_code": attrs.get(sa.RECEIPT_CODE),
+                    "stage": attrs.get(sa.CASE_STAGE),
+                    "crime_reference": attrs.get(sa.CRIME_REFERENCE),
+                    "investigation_reference": attrs.get(sa.INVESTIGATION_REFERENCE),
+                    "category": attrs.get(sa.CRIME_CATEGORY),
+                    "priority": attrs.get(sa.PRIORITY),
+                    "team": attrs.get(sa.TEAM),
+                    "overdue": bool(attrs.get(sa.OVERDUE)),
+                    "reported_at": reported.isoformat() if reported else None,
+                    "workflow_id": execution.id,
+                    "status": execution.status.name if execution.status else None,
+                }
+            )
+    except RPCError as err:
+        raise UnavailableError(f"Temporal could not be reached: {err.message}") from None
+    rows.sort(key=lambda r: r["reported_at"] or "", reverse=True)
+    return rows

@@ -1,0 +1,278 @@
+"""``whn-admin``: call handlers, the IMU, officers and supervisors act on cases and read them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from domain.case import (
+    AckEmergency,
+    Acknowledge,
+    ActionResult,
+    Allocate,
+    CaseView,
+    CloseCase,
+    ImuClose,
+    ImuInvestigate,
+    NotACrime,
+    RecordCrime,
+    RecordStep,
+    Redirect,
+    RequestDetails,
+    Stage,
+    StaffAction,
+)
+from starter import admin
+from starter.cli import client_for, emit, run
+from starter.errors import RejectedError
+from whn.settings import Settings, get_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object")]
+RefArg = Annotated[str, typer.Argument(help="receipt code, crime reference or investigation reference")]
+AsOpt = Annotated[
+    str | None, typer.Option("--as", help="your staff id (or WHN_STAFF_ID)", show_default=False)
+]
+
+
+def _actor(actor: str | None) -> str:
+    who = actor or get_settings().staff_id
+    if not who:
+        typer.echo("whn-admin: --as STAFF_ID (or WHN_STAFF_ID) is required", err=True)
+        raise typer.Exit(2)
+    return who
+
+
+def _build(model: type[StaffAction], **fields: Any) -> StaffAction:
+    try:
+        return model(**fields)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise RejectedError(f"--{where.replace('_', '-')}: {first['msg']}") from None
+
+
+def _act(ref: str, model: type[StaffAction], as_json: bool, **fields: Any) -> None:
+    async def program(settings: Settings) -> ActionResult:
+        action = _build(model, **fields)
+        client = await client_for(settings)
+        return await admin.act(client, ref, action, database_url=settings.database_url)
+
+    result = run(program, prog="whn-admin")
+    text = result.detail + (f" Reference: {result.reference}" if result.reference else "")
+    emit(as_json, result.model_dump(mode="json"), f"{result.receipt_code} [{result.stage.value}] {text}")
+
+
+@app.command("list")
+def list_(
+    stage: Annotated[Stage | None, typer.Option("--stage", help="only cases in this stage")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="only overdue cases")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """Cases, open and closed, newest first."""
+
+    async def program(settings: Settings) -> list[dict[str, Any]]:
+        client = await client_for(settings)
+        return await admin.list_cases(client, stage=stage, overdue=overdue, limit=limit)
+
+    rows = run(program, prog="whn-admin")
+    lines = [
+        f"{r['receipt_code'] or '?':18} {r['stage'] or '?':17} {r['priority'] or '':8}"
+        f" {r['category'] or '':22} {r['crime_reference'] or '':13}"
+        f" {'OVERDUE' if r['overdue'] else ''}"
+        for r in rows
+    ]
+    emit(as_json, {"cases": rows}, "\n".join(lines) if lines else "no cases")
+
+
+def _show_text(view: CaseView, ui: str) -> str:
+    out = [
+        f"Case {view.receipt_code}  [{view.stage.value}]  {view.priority.value}"
+        + ("  OVERDUE" if view.overdue else ""),
+        f"  category: {view.category}   enhanced rights: {'yes' if view.enhanced_rights else 'no'}",
+    ]
+    for label, value in (
+        ("crime reference", view.crime_reference),
+        ("investigation reference", view.investigation_reference),
+        ("redirected to", view.redirected_to),
+        ("team", view.team),
+        ("officer", view.officer),
+        ("outcome", view.outcome),
+    ):
+        if value is not None:
+            out.append(f"  {label}: {value}")
+    if view.flags:
+        out.append("  flags: " + ", ".join(view.flags))
+    out.append("Deadlines:")
+    for d in view.deadlines:
+        state = {True: "met", False: "MISSED", None: "pending"}[d.met]
+        met = f" (done {d.met_at:%Y-%m-%d %H:%M:%S})" if d.met_at else ""
+        out.append(f"  {d.name:28} due {d.due_at:%Y-%m-%d %H:%M:%S %Z}  {state}{met}")
+    if view.tasks:
+        out.append("Tasks: " + ", ".join(f"{k}={'done' if v else 'open'}" for k, v in view.tasks.items()))
+    if view.assessment:
+        out.append(f"Assessment: {view.assessment.get('summary', view.assessment)}")
+    if view.intelligence:
+        out.append(f"Intelligence: {view.intelligence.get('summary', view.intelligence)}")
+    out.append("Timeline:")
+    for e in view.timeline:
+        out.append(f"  {e.at:%Y-%m-%d %H:%M:%S}  {e.event:34} {e.actor}")
+    out.append(f"UI: {ui}")
+    return "\n".join(out)
+
+
+@app.command()
+def show(ref: RefArg, as_json: JsonOpt = False) -> None:
+    """Stage, references, deadlines and timeline of a case."""
+
+    async def program(settings: Settings) -> tuple[CaseView, str]:
+        client = await client_for(settings)
+        view = await admin.show(client, ref, database_url=settings.database_url)
+        ui = f"{settings.ui_url}/namespaces/{settings.temporal_namespace}/workflows/{view.workflow_id}"
+        return view, ui
+
+    view, ui = run(program, prog="whn-admin")
+    payload = view.model_dump(mode="json")
+    payload["closed"] = view.closed
+    payload["ui_url"] = ui
+    payload["deadlines"] = [
+        {"name": d.name, "due_at": d.due_at.isoformat(), "met": d.met,
+         "met_at": d.met_at.isoformat() if d.met_at else None}
+        for d in view.deadlines
+    ]
+    emit(as_json, payload, _show_text(view, ui))
+
+
+@app.command("ack-emergency")
+def ack_emergency(ref: RefArg, actor: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Control room: confirm an emergency escalation has been taken."""
+    _act(ref, AckEmergency, as_json, actor=_actor(actor))
+
+
+@app.command()
+def redirect(
+    ref: RefArg,
+    agency: Annotated[str, typer.Option("--agency")],
+    reason: Annotated[str, typer.Option("--reason")],
+    actor: AsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send the report to another agency; the reporter is told."""
+    _act(ref, Redirect, as_json, actor=_actor(actor), agency=agency, reason=reason)
+
+
+@app.command("request-details")
+def request_details(
+    ref: RefArg,
+    question: Annotated[str, typer.Option("--question")],
+    actor: AsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Email the reporter a question; the case waits for `whn-intake details`."""
+    _act(ref, RequestDetails, as_json, actor=_actor(actor), question=question)
+
+
+@app.command("record-crime")
+def record_crime(
+    ref: RefArg,
+    category: Annotated[str, typer.Option("--category")],
+    no_investigation: Annotated[bool, typer.Option("--no-investigation")] = False,
+    outcome: Annotated[int | None, typer.Option("--outcome")] = None,
+    actor: AsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record the crime: a crime reference number is issued and emailed."""
+    if no_investigation and outcome is None:
+        typer.echo("whn-admin: --no-investigation needs --outcome N (1-22)", err=True)
+        raise typer.Exit(2)
+    _act(
+        ref, RecordCrime, as_json, actor=_actor(actor), category=category,
+        no_investigation=no_investigation, outcome=outcome,
+    )
+
+
+@app.command("not-a-crime")
+def not_a_crime(
+    ref: RefArg,
+    advice: Annotated[str, typer.Option("--advice")],
+    agency: Annotated[list[str] | None, typer.Option("--agency")] = None,
+    actor: AsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Close as not a crime; the reporter is emailed the advice and agencies."""
+    _act(ref, NotACrime, as_json, actor=_actor(actor), advice=advice, agencies=agency or [])
+
+
+@app.command("imu-close")
+def imu_close(
+    ref: RefArg,
+    reason: Annotated[str, typer.Option("--reason", help="insufficient-evidence | no-witnesses | witnesses-unwilling | victim-no-statement")],
+    actor: AsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """IMU: close the case with one of the four reasons; the victim is told."""
+    _act(ref, ImuClose, as_json, actor=_actor(actor), reason=reason)
+
+
+@app.command("imu-investigate")
+def imu_investigate(ref: RefArg, actor: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """IMU: open an investigation; a reference is issued and the case allocated."""
+    _act(ref, ImuInvestigate, as_json, actor=_actor(actor))
+
+
+@app.command()
+def allocate(
+    ref: RefArg,
+    team: Annotated[str, typer.Option("--team")],
+    actor: AsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Supervisor: move the case to another team."""
+    _act(ref, Allocate, as_json, actor=_actor(actor), team=team)
+
+
+@app.command()
+def acknowledge(
+    ref: RefArg,
+    officer: Annotated[str, typer.Option("--officer")],
+    actor: AsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The officer takes the case."""
+    _act(ref, Acknowledge, as_json, actor=_actor(actor), officer=officer)
+
+
+@app.command("record-step")
+def record_step(
+    ref: RefArg,
+    step: Annotated[str, typer.Option("--step", help="witnesses | scene | cctv | forensics | intelligence")],
+    note: Annotated[str, typer.Option("--note")],
+    actor: AsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record an investigation step as done."""
+    _act(ref, RecordStep, as_json, actor=_actor(actor), step=step, note=note)
+
+
+@app.command()
+def close(
+    ref: RefArg,
+    outcome: Annotated[int, typer.Option("--outcome")],
+    note: Annotated[str, typer.Option("--note")],
+    actor: AsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Close the investigation with a Home Office outcome type (1-22); the victim is told."""
+    _act(ref, CloseCase, as_json, actor=_actor(actor), outcome=outcome, note=note)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

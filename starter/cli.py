@@ -1,0 +1,43 @@
+"""What the two CLIs share: connecting, running a coroutine, and turning errors into exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import typer
+from temporalio.client import Client
+
+from starter.errors import UnavailableError, WhnError
+from whn.settings import Settings, get_settings
+from whn.temporal import connect_client
+
+T = TypeVar("T")
+
+
+async def client_for(settings: Settings) -> Client:
+    try:
+        return await asyncio.wait_for(connect_client(settings), timeout=10)
+    except (RuntimeError, OSError, TimeoutError) as err:
+        raise UnavailableError(
+            f"Temporal could not be reached at {settings.temporal_address}: {str(err).splitlines()[0]}"
+        ) from None
+
+
+def run(program: Callable[[Settings], Awaitable[T]], *, prog: str) -> T:
+    """Run ``program``; a WhnError becomes one line on stderr and its exit code."""
+    try:
+        return asyncio.run(program(get_settings()))
+    except WhnError as err:
+        typer.echo(f"{prog}: {err}", err=True)
+        raise typer.Exit(err.exit_code) from None
+
+
+def emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(payload, default=str) + "\n")
+    else:
+        typer.echo(text)

@@ -1,0 +1,72 @@
+"""``whn-intake``: how intake systems start cases and pass on reporters' replies."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from starter import intake
+from starter.cli import client_for, emit, run
+from starter.errors import RejectedError
+from whn.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object")]
+
+
+@app.command()
+def submit(
+    file: Annotated[str, typer.Argument(help="report JSON file, or - for stdin")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Start the case for a report and print its receipt code."""
+
+    async def program(settings: Settings) -> intake.Submitted:
+        try:
+            data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+        except OSError as err:
+            raise RejectedError(f"cannot read {file}: {err.strerror}") from None
+        if len(data) > 256 * 1024:
+            raise RejectedError(f"report is {len(data)} bytes; the limit is 262144")
+        report = intake.parse_report(data)
+        client = await client_for(settings)
+        return await intake.submit(
+            client, report, task_queue=settings.task_queue, timings=settings.timings()
+        )
+
+    result = run(program, prog="whn-intake")
+    note = " (already submitted: same case)" if result.duplicate else ""
+    emit(as_json, result.model_dump(), f"{result.receipt_code}{note}")
+
+
+@app.command()
+def details(
+    ref: Annotated[str, typer.Argument(help="receipt code or crime reference")],
+    text: Annotated[str, typer.Option("--text", help="the reporter's reply")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Pass on the reporter's reply to a request for details."""
+
+    async def program(settings: Settings) -> str:
+        client = await client_for(settings)
+        return await intake.details(client, ref, text, database_url=settings.database_url)
+
+    workflow_id = run(program, prog="whn-intake")
+    emit(as_json, {"ref": ref, "workflow_id": workflow_id, "delivered": True}, f"reply passed on to {ref}")
+
+
+@app.command()
+def schema() -> None:
+    """Print the report's JSON Schema."""
+    typer.echo(intake.schema())
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Turning a reference (receipt code, crime reference, investigation reference) into a case."""
+
+from __future__ import annotations
+
+import asyncpg
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.case import case_workflow_id
+from domain.references import reference_kind
+from starter.errors import RejectedError, UnavailableError
+
+
+async def resolve_workflow_id(client: Client, ref: str, *, database_url: str | None) -> str:
+    """The workflow id of the case ``ref`` names; RejectedError if there is none."""
+    ref = ref.strip().upper()
+    kind = reference_kind(ref)
+    if kind is None:
+        raise RejectedError(
+            f"{ref!r} is not a receipt code (WHN-XXXX-XXXX-XX), crime reference or"
+            " investigation reference"
+        )
+    if kind == "receipt":
+        workflow_id = case_workflow_id(ref)
+    else:
+        if database_url is None:
+            raise UnavailableError("no case store configured to look up references (WHN_DATABASE_URL)")
+        try:
+            conn = await asyncpg.connect(database_url, timeout=5)
+        except (OSError, asyncpg.PostgresError, TimeoutError) as err:
+            raise UnavailableError(f"the case store could not be reached: {err}") from None
+        try:
+            found = await conn.fetchval(
+                "SELECT workflow_id FROM case_references WHERE reference = $1", ref
+            )
+        finally:
+            await conn.close()
+        if found is None:
+            raise RejectedError(f"unknown reference {ref}")
+        workflow_id = str(found)
+    try:
+        await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise RejectedError(f"unknown reference {ref}") from None
+        raise UnavailableError(f"Temporal could not be reached: {err.message}") from None
+    return workflow_id

@@ -1,0 +1,53 @@
+"""Shared test helpers: example reports with fresh submission ids, and waiting on a case."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import WorkflowHandle
+
+from domain.case import CaseView, Stage
+from domain.report import Report
+from workflows.case import CaseWorkflow
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def example(name: str, **overrides: Any) -> Report:
+    """An example report with a fresh submission id (and top-level incident overrides)."""
+    data = json.loads((EXAMPLES / f"{name}.json").read_text())
+    data["submission_id"] = f"test-{uuid.uuid4()}"
+    for key, value in overrides.items():
+        section, _, field = key.partition("__")
+        data[section][field] = value
+    return Report.model_validate_json(json.dumps(data))
+
+
+async def wait_view(
+    handle: WorkflowHandle[Any, Any],
+    predicate: Callable[[CaseView], bool],
+    *,
+    timeout: float = 20,
+) -> CaseView:
+    """Poll the case's view until ``predicate`` holds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: CaseView | None = None
+    while True:
+        try:
+            last = await handle.query(CaseWorkflow.view)
+            if predicate(last):
+                return last
+        except Exception:  # not started yet
+            pass
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not reached; last view: {last}")
+        await asyncio.sleep(0.1)
+
+
+async def wait_stage(handle: WorkflowHandle[Any, Any], stage: Stage, timeout: float = 20) -> CaseView:
+    return await wait_view(handle, lambda v: v.stage == stage, timeout=timeout)

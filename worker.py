@@ -1,0 +1,87 @@
+"""The worker: Settings -> pool -> client -> Worker. Run as ``whn-worker`` or ``python worker.py``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from datetime import timedelta
+
+import asyncpg
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.mail import Mailer
+from activities.screening import screen_report, working_days_after
+from activities.store import CaseStore
+from whn.db import create_pool
+from whn.settings import Settings, get_settings
+from whn.temporal import connect_client, missing_search_attributes
+from workflows.case import CaseWorkflow
+
+log = logging.getLogger("whn.worker")
+
+
+def build_worker(
+    client: Client, pool: asyncpg.Pool, settings: Settings, *, task_queue: str | None = None
+) -> Worker:
+    """A worker for the case workflow and every activity it calls."""
+    store = CaseStore(pool, force_code=settings.force_code)
+    mailer = Mailer(pool, settings)
+    return Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=[CaseWorkflow],
+        activities=[
+            store.open_case,
+            store.record_change,
+            store.issue_reference,
+            store.authorise,
+            store.record_referral,
+            store.raise_control_room_alert,
+            mailer.notify,
+            screen_report,
+            working_days_after,
+        ],
+        max_cached_workflows=settings.max_cached_workflows,
+        graceful_shutdown_timeout=timedelta(seconds=20),
+    )
+
+
+async def run(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then let in-flight activities finish."""
+    client = await connect_client(settings)
+    missing = await missing_search_attributes(client, settings.temporal_namespace)
+    if missing:
+        raise SystemExit(
+            f"search attributes missing on namespace {settings.temporal_namespace!r}: "
+            + ", ".join(missing)
+            + " (run: whn-admin setup-search-attributes)"
+        )
+    pool = await create_pool(settings.database_url, max_size=settings.db_pool_size)
+    worker = build_worker(client, pool, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker polling task queue %s on %s", settings.task_queue, settings.temporal_address)
+    async with worker:
+        await stop.wait()
+        log.info("shutting down: draining in-flight work")
+    await pool.close()
+    log.info("worker stopped")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    try:
+        asyncio.run(run(settings))
+    except (OSError, asyncpg.PostgresError, RuntimeError) as err:
+        print(f"whn-worker: cannot start: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,841 @@
+"""The case workflow: one per report, from receipt to an explicit, recorded end.
+
+``run()`` reads like the four steps of the force's #WhatHappensNext email. Staff act
+through updates (validated against the stage before anything reaches history, then
+authorised against the roster by an activity); the reporter replies through a signal.
+Every human wait has a timer and a stated default: see ``_on_time``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.mail import Mailer
+    from activities.screening import screen_report, working_days_after
+    from activities.store import CaseStore
+    from domain.case import (
+        AckEmergency,
+        Acknowledge,
+        ActionResult,
+        Allocate,
+        CaseInput,
+        CaseState,
+        CaseView,
+        CloseCase,
+        Deadline,
+        DetailsReply,
+        DetailsRequestState,
+        ImuClose,
+        ImuInvestigate,
+        NotACrime,
+        Priority,
+        RecordCrime,
+        RecordStep,
+        Redirect,
+        RequestDetails,
+        Stage,
+        StaffAction,
+        TimelineEntry,
+    )
+    from domain.effects import (
+        Authorise,
+        CaseChange,
+        ControlRoomAlert,
+        IssueReference,
+        Notified,
+        Notify,
+        OpenCase,
+        Referral,
+        WorkingDays,
+    )
+    from domain.screening import Screening
+    from workflows import attributes as sa
+
+# Short database writes run as local activities: one round trip fewer per step. They
+# retry until PostgreSQL is back; a case never gives up on its own records.
+_DB = {"start_to_close_timeout": timedelta(seconds=10)}
+_DB_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
+_MAIL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+_HISTORY_LIMIT = 2_000  # events; continue as new past this (or when Temporal suggests it)
+
+# Deadlines the reporter, not the force, has to meet: missing them is not "overdue".
+_REPORTER_OWES = ("details_reply",)
+
+_CHANGE_WINDOW = {
+    "ack-emergency": frozenset({Stage.EMERGENCY}),
+    "redirect": frozenset(
+        {Stage.EMERGENCY, Stage.AWAITING_REVIEW, Stage.AWAITING_DETAILS}
+    ),
+    "request-details": frozenset({Stage.AWAITING_REVIEW, Stage.AWAITING_DETAILS}),
+    "record-crime": frozenset({Stage.AWAITING_REVIEW, Stage.AWAITING_DETAILS}),
+    "not-a-crime": frozenset({Stage.AWAITING_REVIEW, Stage.AWAITING_DETAILS}),
+    "imu-close": frozenset({Stage.WITH_IMU}),
+    "imu-investigate": frozenset({Stage.WITH_IMU}),
+    "allocate": frozenset({Stage.ALLOCATED, Stage.INVESTIGATING}),
+    "acknowledge": frozenset({Stage.ALLOCATED}),
+    "record-step": frozenset({Stage.ALLOCATED, Stage.INVESTIGATING}),
+    "close": frozenset({Stage.INVESTIGATING}),
+}
+
+
+def _wrong_stage(action: str, stage: Stage) -> ApplicationError:
+    allowed = ", ".join(sorted(_CHANGE_WINDOW[action]))
+    return ApplicationError(
+        f"{action} is not allowed while the case is {stage.value} (allowed in: {allowed})",
+        type="WrongStage",
+        non_retryable=True,
+    )
+
+
+@workflow.defn(name="CaseWorkflow")
+class CaseWorkflow:
+    """A crime report's case, walked through the force's process."""
+
+    @workflow.init
+    def __init__(self, inp: CaseInput) -> None:
+        self._inp = inp
+        self._id = workflow.info().workflow_id
+        self.s = inp.state or CaseState(category=inp.report.incident.category)
+        self._lock = asyncio.Lock()
+        self._inbox: list[DetailsReply] = []
+        self._changes = 0
+
+    # --- the four steps ---------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: CaseInput) -> CaseView:
+        if inp.state is None:
+            await self._step1_receipt_and_screening()
+        while not self.s.stage.is_closed:
+            await self._wait_for_change_or_time()
+            await self._process_inbox()
+            await self._on_time()
+            if self._history_too_long():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                self.s.runs += 1
+                workflow.continue_as_new(
+                    CaseInput(
+                        report=inp.report,
+                        receipt_code=inp.receipt_code,
+                        received_at=inp.received_at,
+                        timings=inp.timings,
+                        state=self.s,
+                    )
+                )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.set_current_details(f"Closed: {self.s.stage.value}")
+        return self.view()
+
+    async def _step1_receipt_and_screening(self) -> None:
+        inp = self._inp
+        report = inp.report
+        self._deadline("receipt", inp.received_at)
+        self._deadline("crime_recording_decision", inp.received_at + inp.timings.review_deadline)
+        self._deadline("crn_or_explanation", inp.received_at + inp.timings.crn_deadline)
+        await workflow.execute_local_activity_method(
+            CaseStore.open_case,
+            OpenCase(
+                workflow_id=self._id,
+                receipt_code=inp.receipt_code,
+                submission_id=report.submission_id,
+                report=report,
+                received_at=inp.received_at,
+                stage=Stage.RECEIVED.value,
+                priority=self.s.priority.value,
+                category=self.s.category,
+            ),
+            retry_policy=_DB_RETRY,
+            summary="Case opened in the case store",
+            **_DB,
+        )
+        self.s.timeline.append(TimelineEntry(at=inp.received_at, event="received", actor="intake"))
+        self._upsert_attributes()
+        sent = await self._notify("receipt", "reporter", "receipt", to=report.reporter.email)
+        if sent.sent:
+            self._meet("receipt")
+        await self._set_stage(Stage.SCREENING, "system", "screening started")
+
+        screening: Screening = await workflow.execute_local_activity(
+            screen_report, report, retry_policy=_DB_RETRY, summary="Screened: triage and right agency", **_DB
+        )
+        t = screening.triage
+        self.s.priority = t.priority
+        self.s.enhanced_rights = t.enhanced_rights
+        self.s.enhanced_reasons = list(t.enhanced_reasons)
+        self.s.district = screening.agency.district
+        if t.emergency:
+            await self._escalate_emergency(list(t.indicators))
+            return
+        decision = screening.agency
+        if decision.kind == "redirect" and decision.agency is not None:
+            agency = decision.agency
+            contact = "; ".join(
+                x for x in (agency.contact_url, agency.contact_phone, agency.contact_email) if x
+            )
+            await self._redirect(
+                actor="system",
+                agency_name=agency.name,
+                reason=decision.reason,
+                contact=f"{contact}. {agency.how_to_report}".strip(),
+                agency_email=agency.contact_email,
+            )
+            return
+        if decision.kind == "manual_area_check":
+            self._flag("manual_area_check")
+        await self._set_stage(
+            Stage.AWAITING_REVIEW,
+            "system",
+            "awaiting call-handler review"
+            + (" (manual area check)" if decision.kind == "manual_area_check" else ""),
+        )
+
+    async def _escalate_emergency(self, indicators: list[str]) -> None:
+        """Step 1, Grade 1: alert the control room and wait for it to confirm."""
+        self.s.emergency_indicators = indicators
+        self.s.priority = Priority.EMERGENCY
+        await self._set_stage(Stage.EMERGENCY, "system", "emergency: " + ", ".join(indicators))
+        self._deadline(
+            "emergency_acknowledgement", workflow.now() + self._inp.timings.emergency_ack_deadline
+        )
+        await self._alert_control_room()
+
+    async def _alert_control_room(self) -> None:
+        self.s.emergency_alerts += 1
+        attempt = self.s.emergency_alerts
+        self.s.next_emergency_alert_at = workflow.now() + self._inp.timings.emergency_ack_deadline
+        await workflow.execute_local_activity_method(
+            CaseStore.raise_control_room_alert,
+            ControlRoomAlert(workflow_id=self._id, attempt=attempt, indicators=self.s.emergency_indicators),
+            retry_policy=_DB_RETRY,
+            summary=f"Control room alert {attempt} recorded",
+            **_DB,
+        )
+        await self._notify(
+            f"control-room-alert-{attempt}",
+            "control_room",
+            "control_room_alert",
+            extra={
+                "attempt": attempt,
+                "attempt_label": "" if attempt == 1 else f"(REPEAT {attempt})",
+                "indicators": ", ".join(self.s.emergency_indicators),
+            },
+        )
+
+    # --- the main wait -------------------------------------------------------------------
+
+    def _next_time(self) -> datetime | None:
+        times: list[datetime] = [
+            d.due_at for d in self.s.deadlines if d.met_at is None and not d.missed
+        ]
+        if self.s.stage == Stage.EMERGENCY and self.s.next_emergency_alert_at:
+            times.append(self.s.next_emergency_alert_at)
+        request = self._open_request()
+        if request is not None:
+            if not request.reminded:
+                times.append(request.asked_at + self._inp.timings.details_reminder)
+            times.append(request.asked_at + self._inp.timings.details_expiry)
+        if self.s.stage == Stage.INVESTIGATING and self.s.next_update_at:
+            times.append(self.s.next_update_at)
+        return min(times) if times else None
+
+    async def _wait_for_change_or_time(self) -> None:
+        seen = self._changes
+        when = self._next_time()
+        if when is None:
+            await workflow.wait_condition(lambda: self._changes != seen or bool(self._inbox))
+            return
+        delay = when - workflow.now()
+        if delay <= timedelta(0):
+            return
+        try:
+            await workflow.wait_condition(
+                lambda: self._changes != seen or bool(self._inbox),
+                timeout=delay,
+                timeout_summary=workflow.get_current_details() or "next deadline",
+            )
+        except TimeoutError:
+            pass
+
+    async def _on_time(self) -> None:
+        """Act on every timer that has come due; each has a stated default."""
+        now = workflow.now()
+        timings = self._inp.timings
+        request = self._open_request()
+        if request is not None:
+            if not request.reminded and now >= request.asked_at + timings.details_reminder:
+                request.reminded = True
+                await self._notify(
+                    f"details-reminder-{request.number}",
+                    "reporter",
+                    "details_reminder",
+                    to=self._inp.report.reporter.email,
+                    extra={
+                        "question": request.question,
+                        "expires_at": (request.asked_at + timings.details_expiry).isoformat(),
+                    },
+                )
+                await self._record("details_reminder_sent", "system", {"request": request.number})
+            if now >= request.asked_at + timings.details_expiry:
+                # Default on silence: the request lapses and the case goes back to review.
+                request.lapsed = True
+                self._meet(f"details_reply_{request.number}", missed=True)
+                self._flag("details_not_received")
+                await self._set_stage(
+                    Stage.AWAITING_REVIEW, "system", f"details request {request.number} lapsed"
+                )
+        if self.s.stage == Stage.EMERGENCY and self.s.next_emergency_alert_at:
+            if now >= self.s.next_emergency_alert_at:
+                # Default on silence: re-alert, escalate to a supervisor, keep waiting.
+                await self._alert_control_room()
+                await self._escalate("emergency escalation not acknowledged", "emergency_acknowledgement")
+        if self.s.stage == Stage.INVESTIGATING and self.s.next_update_at:
+            if now >= self.s.next_update_at:
+                await self._send_victim_update()
+        for deadline in self.s.deadlines:
+            if deadline.met_at is None and not deadline.missed and now >= deadline.due_at:
+                deadline.missed = True
+                if deadline.name != "emergency_acknowledgement":  # re-alerted above instead
+                    await self._escalate(f"deadline missed: {deadline.name}", deadline.name)
+                self._upsert_attributes()
+
+    async def _escalate(self, what: str, key: str) -> None:
+        """Tell the supervisor once per key and escalation count."""
+        n = sum(1 for e in self.s.timeline if e.event == "escalated")
+        await self._notify(
+            f"escalation-{key}-{n + 1}",
+            "supervisor",
+            "supervisor_escalation",
+            extra={"what": what, "due_at": workflow.now().isoformat()},
+        )
+        await self._record("escalated", "system", {"what": what})
+
+    # --- the reporter's reply -------------------------------------------------------------
+
+    @workflow.signal
+    def details_reply(self, reply: DetailsReply) -> None:
+        """The reporter's answer: kept, and handled by the main loop."""
+        self._inbox.append(reply)
+
+    async def _process_inbox(self) -> None:
+        while self._inbox:
+            reply = self._inbox.pop(0)
+            digest = hashlib.sha256(" ".join(reply.text.split()).encode()).hexdigest()[:32]
+            if digest in self.s.reply_digests:
+                continue  # the same reply again: recorded once
+            self.s.reply_digests.append(digest)
+            request = self._open_request()
+            await self._record(
+                "details_received",
+                "reporter",
+                {"request": request.number if request else None, "length": len(reply.text)},
+            )
+            if request is not None:
+                request.answered_at = workflow.now()
+                self._meet(f"details_reply_{request.number}")
+                if self.s.stage == Stage.AWAITING_DETAILS:
+                    await self._set_stage(Stage.AWAITING_REVIEW, "reporter", "details received")
+
+    def _open_request(self) -> DetailsRequestState | None:
+        if self.s.stage != Stage.AWAITING_DETAILS or not self.s.details:
+            return None
+        last = self.s.details[-1]
+        return None if last.answered_at or last.lapsed else last
+
+    # --- Step 1 and 2 staff actions ------------------------------------------------------
+
+    @workflow.update
+    async def ack_emergency(self, action: AckEmergency) -> ActionResult:
+        async with self._acting("ack-emergency", action):
+            self._meet("emergency_acknowledgement")
+            self.s.next_emergency_alert_at = None
+            await self._set_stage(
+                Stage.AWAITING_REVIEW, action.actor, "emergency acknowledged by control room"
+            )
+            return self._result("Emergency acknowledged; the case goes to review at high priority.")
+
+    @ack_emergency.validator
+    def _check_ack_emergency(self, action: AckEmergency) -> None:
+        self._check("ack-emergency")
+
+    @workflow.update
+    async def redirect(self, action: Redirect) -> ActionResult:
+        async with self._acting("redirect", action):
+            await self._redirect(
+                actor=action.actor,
+                agency_name=action.agency,
+                reason=action.reason,
+                contact=f"Contact {action.agency} directly if you need to.",
+                agency_email=None,
+            )
+            return self._result(f"Redirected to {action.agency}.")
+
+    @redirect.validator
+    def _check_redirect(self, action: Redirect) -> None:
+        self._check("redirect")
+
+    @workflow.update
+    async def request_details(self, action: RequestDetails) -> ActionResult:
+        async with self._acting("request-details", action):
+            number = len(self.s.details) + 1
+            now = workflow.now()
+            previous = self._open_request()
+            if previous is not None:
+                previous.lapsed = True  # superseded by the new question
+                self._meet(f"details_reply_{previous.number}")
+            self.s.details.append(
+                DetailsRequestState(number=number, question=action.question, asked_by=action.actor, asked_at=now)
+            )
+            self._deadline(f"details_reply_{number}", now + self._inp.timings.details_expiry)
+            await self._notify(
+                f"details-request-{number}",
+                "reporter",
+                "details_request",
+                to=self._inp.report.reporter.email,
+                extra={"question": action.question},
+            )
+            await self._set_stage(Stage.AWAITING_DETAILS, action.actor, f"details requested ({number})")
+            return self._result("Reporter emailed; waiting for details.")
+
+    @request_details.validator
+    def _check_request_details(self, action: RequestDetails) -> None:
+        self._check("request-details")
+
+    @workflow.update
+    async def record_crime(self, action: RecordCrime) -> ActionResult:
+        async with self._acting("record-crime", action):
+            now = workflow.now()
+            crn = await workflow.execute_local_activity_method(
+                CaseStore.issue_reference,
+                IssueReference(workflow_id=self._id, kind="crime", year=now.year),
+                retry_policy=_DB_RETRY,
+                summary="Crime reference issued",
+                **_DB,
+            )
+            self.s.crime_reference = crn
+            self.s.category = action.category
+            self._meet("crime_recording_decision")
+            self._close_open_request()
+            closing = action.no_investigation
+            next_steps = (
+                f"No further investigation: outcome {action.outcome}."
+                if closing
+                else "Your report now goes to our Investigations Management Unit, who decide"
+                " whether to investigate further."
+            )
+            support = self._victim_support_wanted()
+            sent = await self._notify(
+                "crime-recorded",
+                "reporter",
+                "crime_recorded",
+                to=self._inp.report.reporter.email,
+                extra={
+                    "offence": action.category,
+                    "next_steps": next_steps,
+                    "support_line": (
+                        "We have referred you to Victim Support, who will contact you.\n"
+                        if support
+                        else ""
+                    ),
+                },
+            )
+            if sent.sent:
+                self._meet("crn_or_explanation")
+            await self._record(
+                "crime_recorded", action.actor, {"crime_reference": crn, "category": action.category},
+                fields={"crime_reference": crn, "category": action.category},
+            )
+            if support:
+                await self._refer_to_victim_support()
+            self._upsert_attributes()
+            if closing:
+                self.s.outcome = action.outcome
+                await self._set_stage(
+                    Stage.CLOSED, action.actor, f"recorded and closed with outcome {action.outcome}",
+                    fields={"outcome": action.outcome, "closed_at": now},
+                )
+                return self._result(f"Crime {crn} recorded and closed.", reference=crn)
+            await self._set_stage(Stage.WITH_IMU, action.actor, f"crime {crn} recorded; with the IMU")
+            return self._result(f"Crime {crn} recorded; passed to the IMU.", reference=crn)
+
+    @record_crime.validator
+    def _check_record_crime(self, action: RecordCrime) -> None:
+        self._check("record-crime")
+        if action.no_investigation and action.outcome is None:
+            raise ValueError("--no-investigation needs --outcome N (a Home Office outcome type 1-22)")
+        if action.outcome is not None and not action.no_investigation:
+            raise ValueError("--outcome is only given with --no-investigation")
+
+    @workflow.update
+    async def not_a_crime(self, action: NotACrime) -> ActionResult:
+        async with self._acting("not-a-crime", action):
+            self._meet("crime_recording_decision")
+            self._close_open_request()
+            sent = await self._notify(
+                "not-a-crime",
+                "reporter",
+                "not_a_crime",
+                to=self._inp.report.reporter.email,
+                extra={
+                    "advice": action.advice,
+                    "agencies": "\n".join(f"- {a}" for a in action.agencies) or "- none named",
+                },
+            )
+            if sent.sent:
+                self._meet("crn_or_explanation")
+            await self._set_stage(
+                Stage.NOT_A_CRIME, action.actor, "not a crime; reporter advised",
+                fields={"closed_at": workflow.now()},
+            )
+            return self._result("Reporter advised; case closed as not a crime.")
+
+    @not_a_crime.validator
+    def _check_not_a_crime(self, action: NotACrime) -> None:
+        self._check("not-a-crime")
+
+    # --- Step 3 and 4 staff actions ------------------------------------------------------
+
+    @workflow.update
+    async def imu_close(self, action: ImuClose) -> ActionResult:
+        async with self._acting("imu-close", action):
+            raise ApplicationError("imu-close is not available yet", type="NotImplemented", non_retryable=True)
+
+    @imu_close.validator
+    def _check_imu_close(self, action: ImuClose) -> None:
+        self._check("imu-close")
+
+    @workflow.update
+    async def imu_investigate(self, action: ImuInvestigate) -> ActionResult:
+        async with self._acting("imu-investigate", action):
+            raise ApplicationError("imu-investigate is not available yet", type="NotImplemented", non_retryable=True)
+
+    @imu_investigate.validator
+    def _check_imu_investigate(self, action: ImuInvestigate) -> None:
+        self._check("imu-investigate")
+
+    @workflow.update
+    async def allocate(self, action: Allocate) -> ActionResult:
+        async with self._acting("allocate", action):
+            raise ApplicationError("allocate is not available yet", type="NotImplemented", non_retryable=True)
+
+    @allocate.validator
+    def _check_allocate(self, action: Allocate) -> None:
+        self._check("allocate")
+
+    @workflow.update
+    async def acknowledge(self, action: Acknowledge) -> ActionResult:
+        async with self._acting("acknowledge", action):
+            raise ApplicationError("acknowledge is not available yet", type="NotImplemented", non_retryable=True)
+
+    @acknowledge.validator
+    def _check_acknowledge(self, action: Acknowledge) -> None:
+        self._check("acknowledge")
+
+    @workflow.update
+    async def record_step(self, action: RecordStep) -> ActionResult:
+        async with self._acting("record-step", action):
+            raise ApplicationError("record-step is not available yet", type="NotImplemented", non_retryable=True)
+
+    @record_step.validator
+    def _check_record_step(self, action: RecordStep) -> None:
+        self._check("record-step")
+
+    @workflow.update
+    async def close(self, action: CloseCase) -> ActionResult:
+        async with self._acting("close", action):
+            raise ApplicationError("close is not available yet", type="NotImplemented", non_retryable=True)
+
+    @close.validator
+    def _check_close(self, action: CloseCase) -> None:
+        self._check("close")
+
+    async def _send_victim_update(self) -> None:
+        self.s.updates_sent += 1
+        self.s.next_update_at = workflow.now() + self._inp.timings.update_interval
+
+    # --- reading the case ----------------------------------------------------------------
+
+    @workflow.query
+    def view(self) -> CaseView:
+        s = self.s
+        return CaseView(
+            workflow_id=self._id,
+            receipt_code=self._inp.receipt_code,
+            stage=s.stage,
+            priority=s.priority,
+            category=s.category,
+            crime_reference=s.crime_reference,
+            investigation_reference=s.investigation_reference,
+            outcome=s.outcome,
+            redirected_to=s.redirected_to,
+            team=s.team,
+            officer=s.officer,
+            flags=list(s.flags),
+            overdue=self._overdue(),
+            enhanced_rights=s.enhanced_rights,
+            deadlines=[d.model_copy() for d in s.deadlines],
+            timeline=list(s.timeline),
+            tasks=dict(s.tasks),
+            assessment=s.assessment,
+            intelligence=s.intelligence,
+        )
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _check(self, action: str) -> None:
+        """Validator: refuse an action the stage does not allow, before it reaches history."""
+        if self.s.stage not in _CHANGE_WINDOW[action]:
+            raise _wrong_stage(action, self.s.stage)
+
+    def _acting(self, action: str, who: StaffAction) -> _Acting:
+        return _Acting(self, action, who)
+
+    def _result(self, detail: str, *, reference: str | None = None) -> ActionResult:
+        return ActionResult(
+            receipt_code=self._inp.receipt_code, stage=self.s.stage, detail=detail, reference=reference
+        )
+
+    def _victim_support_wanted(self) -> bool:
+        reporter = self._inp.report.reporter
+        return reporter.relationship.value == "victim" and reporter.consents_to_victim_support
+
+    async def _refer_to_victim_support(self) -> None:
+        """Victims' Code Right 4: a referral within 2 working days, recorded now."""
+        due: datetime = await workflow.execute_local_activity(
+            working_days_after,
+            WorkingDays(start=workflow.now(), days=2),
+            retry_policy=_DB_RETRY,
+            summary="Victim support referral due date",
+            **_DB,
+        )
+        self._deadline("victim_support_referral", due)
+        await workflow.execute_local_activity_method(
+            CaseStore.record_referral,
+            Referral(workflow_id=self._id, kind="victim_support", agency="Victim Support", due_at=due),
+            retry_policy=_DB_RETRY,
+            summary="Victim support referral recorded",
+            **_DB,
+        )
+        sent = await self._notify(
+            "victim-support-referral",
+            "victim_support",
+            "victim_support_referral",
+            extra={
+                "offence": self.s.category,
+                "due_at": due.isoformat(),
+                "enhanced_rights": "yes" if self.s.enhanced_rights else "no",
+                **self._personal_context(),
+            },
+        )
+        if sent.sent:
+            self._meet("victim_support_referral")
+
+    async def _redirect(
+        self, *, actor: str, agency_name: str, reason: str, contact: str, agency_email: str | None
+    ) -> None:
+        self.s.redirected_to = agency_name
+        self._meet("crime_recording_decision")
+        self._close_open_request()
+        await workflow.execute_local_activity_method(
+            CaseStore.record_referral,
+            Referral(workflow_id=self._id, kind="redirect", agency=agency_name),
+            retry_policy=_DB_RETRY,
+            summary=f"Referral to {agency_name} recorded",
+            **_DB,
+        )
+        context = {"agency_name": agency_name, "reason": reason, "agency_contact": contact}
+        told, _ = await asyncio.gather(
+            self._notify("redirected", "reporter", "redirected", to=self._inp.report.reporter.email, extra=context),
+            self._notify(
+                "agency-copy", "agency", "agency_copy", to=agency_email,
+                extra={**context, **self._personal_context()},
+            ),
+        )
+        if told.sent:
+            self._meet("crn_or_explanation")
+        await self._set_stage(
+            Stage.REDIRECTED, actor, f"redirected to {agency_name}",
+            fields={"redirected_to": agency_name, "closed_at": workflow.now()},
+        )
+
+    def _personal_context(self) -> dict[str, Any]:
+        report = self._inp.report
+        return {
+            "reporter_name": report.reporter.name,
+            "reporter_email": report.reporter.email or "no email given",
+            "reporter_phone": report.reporter.phone or "no phone given",
+            "description": report.incident.description,
+        }
+
+    def _close_open_request(self) -> None:
+        request = self._open_request()
+        if request is not None:
+            request.lapsed = True
+            self._meet(f"details_reply_{request.number}")
+
+    def _deadline(self, name: str, due_at: datetime) -> None:
+        self.s.deadlines.append(Deadline(name=name, due_at=due_at))
+
+    def _meet(self, name: str, *, missed: bool = False) -> None:
+        for deadline in self.s.deadlines:
+            if deadline.name == name and deadline.met_at is None:
+                if missed:
+                    deadline.missed = True
+                else:
+                    deadline.met_at = workflow.now()
+                    if deadline.due_at < deadline.met_at:
+                        deadline.missed = True
+
+    def _flag(self, flag: str) -> None:
+        if flag not in self.s.flags:
+            self.s.flags.append(flag)
+
+    def _overdue(self) -> bool:
+        """Staff owe the case something whose time has passed (the reporter's replies aside)."""
+        return any(
+            d.missed and d.met_at is None and not d.name.startswith(_REPORTER_OWES)
+            for d in self.s.deadlines
+        )
+
+    def _history_too_long(self) -> bool:
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() > _HISTORY_LIMIT
+
+    async def _notify(
+        self,
+        purpose: str,
+        audience: str,
+        letter: str,
+        *,
+        to: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Notified:
+        context: dict[str, Any] = {
+            "receipt_code": self._inp.receipt_code,
+            "crime_reference": self.s.crime_reference,
+            "investigation_reference": self.s.investigation_reference,
+            "category_name": self.s.category.replace("-", " "),
+            "occurred": self._inp.report.incident.occurred_from.strftime("%d %B %Y %H:%M"),
+            "address": self._inp.report.incident.location.address,
+            "stage": self.s.stage.value,
+            **(extra or {}),
+        }
+        return await workflow.execute_activity_method(
+            Mailer.notify,
+            Notify(
+                workflow_id=self._id,
+                purpose=purpose,
+                audience=audience,  # type: ignore[arg-type]
+                to=to,
+                letter=letter,
+                context=context,
+            ),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=_MAIL_RETRY,
+            summary=f"Email: {purpose.replace('-', ' ')}",
+        )
+
+    async def _record(
+        self,
+        event: str,
+        actor: str,
+        detail: dict[str, Any] | None = None,
+        *,
+        fields: dict[str, Any] | None = None,
+    ) -> None:
+        """Append to the case's event log (idempotent by event key) and to its timeline."""
+        self.s.events += 1
+        now = workflow.now()
+        self.s.timeline.append(TimelineEntry(at=now, event=event, actor=actor))
+        self._changes += 1
+        await workflow.execute_local_activity_method(
+            CaseStore.record_change,
+            CaseChange(
+                workflow_id=self._id,
+                event_key=f"{self.s.events:05d}.{event}",
+                at=now,
+                actor=actor,
+                event=event,
+                detail=detail or {},
+                fields={**(fields or {}), "overdue": self._overdue(), "flags": list(self.s.flags)},
+            ),
+            retry_policy=_DB_RETRY,
+            summary=f"Recorded: {event.replace('_', ' ')}",
+            **_DB,
+        )
+
+    async def _set_stage(
+        self, stage: Stage, actor: str, summary: str, *, fields: dict[str, Any] | None = None
+    ) -> None:
+        self.s.stage = stage
+        workflow.set_current_details(f"{stage.value}: {summary}")
+        self._upsert_attributes()
+        await self._record(
+            f"stage:{stage.value}",
+            actor,
+            {"summary": summary},
+            fields={"stage": stage.value, "priority": self.s.priority.value, **(fields or {})},
+        )
+
+    def _upsert_attributes(self) -> None:
+        s = self.s
+        updates = [
+            sa.CASE_STAGE.value_set(s.stage.value),
+            sa.RECEIPT_CODE.value_set(self._inp.receipt_code),
+            sa.CRIME_CATEGORY.value_set(s.category),
+            sa.PRIORITY.value_set(s.priority.value),
+            sa.OVERDUE.value_set(self._overdue()),
+            sa.ENHANCED_RIGHTS.value_set(s.enhanced_rights),
+            sa.REPORTED_AT.value_set(self._inp.received_at),
+        ]
+        if s.crime_reference:
+            updates.append(sa.CRIME_REFERENCE.value_set(s.crime_reference))
+        if s.investigation_reference:
+            updates.append(sa.INVESTIGATION_REFERENCE.value_set(s.investigation_reference))
+        if s.team:
+            updates.append(sa.TEAM.value_set(s.team))
+        workflow.upsert_search_attributes(updates)
+
+
+class _Acting:
+    """Runs one staff action: serialised, re-checked, authorised, then performed."""
+
+    def __init__(self, case: CaseWorkflow, action: str, who: StaffAction) -> None:
+        self._case = case
+        self._action = action
+        self._who = who
+
+    async def __aenter__(self) -> None:
+        case = self._case
+        await case._lock.acquire()
+        try:
+            # The validator ran before an earlier action may have moved the case on.
+            case._check(self._action)
+            await workflow.execute_local_activity_method(
+                CaseStore.authorise,
+                Authorise(workflow_id=case._id, actor=self._who.actor, action=self._action),
+                retry_policy=_DB_RETRY,
+                summary=f"Authorised {self._action} for {self._who.actor}",
+                **_DB,
+            )
+        except ActivityError as err:
+            case._lock.release()
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type == "NotAuthorised":
+                # Surface the roster's answer to the caller as the update's own failure.
+                raise ApplicationError(cause.message, type="NotAuthorised", non_retryable=True) from None
+            raise
+        except BaseException:
+            case._lock.release()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._case._changes += 1
+        self._case._lock.release()
