@@ -9,11 +9,20 @@ import sys
 from datetime import timedelta
 
 import asyncpg
+from activities.intel import IntelligenceSearch
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.handoff import TeamHandoff
 from activities.mail import Mailer
-from activities.screening import screen_report, working_days_after
+from activities.rules import (
+    assess_report,
+    imu_outcome,
+    name_outcome,
+    route_case,
+    screen_report,
+    working_days_after,
+)
 from activities.store import CaseStore
 from whn.db import create_pool
 from whn.settings import Settings, get_settings
@@ -29,6 +38,8 @@ def build_worker(
     """A worker for the case workflow and every activity it calls."""
     store = CaseStore(pool, force_code=settings.force_code)
     mailer = Mailer(pool, settings)
+    handoff = TeamHandoff(pool, settings)
+    intel = IntelligenceSearch(pool)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -41,8 +52,15 @@ def build_worker(
             store.record_referral,
             store.raise_control_room_alert,
             mailer.notify,
+            handoff.hand_off,
+            handoff.mark_acknowledged,
+            intel.search_intelligence,
             screen_report,
             working_days_after,
+            assess_report,
+            route_case,
+            imu_outcome,
+            name_outcome,
         ],
         max_cached_workflows=settings.max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=20),
@@ -74,7 +92,9 @@ async def run(settings: Settings) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     settings = get_settings()
     try:
         asyncio.run(run(settings))

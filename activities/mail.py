@@ -32,6 +32,7 @@ class Mailer:
             "control_room": self._settings.control_room_email,
             "supervisor": self._settings.supervisor_email,
             "victim_support": self._settings.victim_support_email,
+            "team": self._settings.team_email_template.format(team=request.context.get("team", "")),
         }[request.audience]
 
     @activity.defn
@@ -105,4 +106,6 @@ class Mailer:
                 request.workflow_id,
                 request.purpose,
             )
-        return Notified(message_id=row["message_id"], sent=True, sent_at=sent_at, recipient=recipient)
+        return Notified(
+            message_id=row["message_id"], sent=True, sent_at=sent_at, recipient=recipient
+        )

@@ -166,6 +166,8 @@ class CaseState(BaseModel):
     tasks: dict[str, str | None] = Field(default_factory=dict)
     assessment: dict[str, object] | None = None
     intelligence: dict[str, object] | None = None
+    handoffs: int = 0
+    handoff_pending: bool = False
     events: int = 0
     runs: int = 1
 
@@ -301,6 +303,8 @@ class CaseView(Message):
     tasks: dict[str, str | None] = Field(default_factory=dict)
     assessment: dict[str, object] | None = None
     intelligence: dict[str, object] | None = None
+    victim_updates: int = 0
+    runs: int = 1
 
     @property
     def closed(self) -> bool:

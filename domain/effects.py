@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.report import Report
 
-Audience = Literal["reporter", "control_room", "supervisor", "victim_support", "agency"]
+Audience = Literal["reporter", "control_room", "supervisor", "victim_support", "agency", "team"]
 ReferenceKind = Literal["crime", "investigation"]
 
 
@@ -95,3 +95,33 @@ class ControlRoomAlert(Effect):
 class WorkingDays(Effect):
     start: datetime
     days: int
+
+
+class RouteRequest(Effect):
+    category: str
+    domestic_abuse: bool
+    hate_crime: bool
+    under_18: bool
+    district: str | None
+
+
+class ImuOutcomeRequest(Effect):
+    reason: str
+    suspect_identified: bool
+
+
+class Handoff(Effect):
+    """A case put on a team's work queue (and its webhook, if the team has one)."""
+
+    workflow_id: str
+    team: str
+    attempt_key: str
+    investigation_reference: str
+    crime_reference: str | None
+    category: str
+    priority: str
+
+
+class ScreenRequest(Effect):
+    report: Report
+    received_at: datetime

@@ -21,13 +21,13 @@ from pydantic import (
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
-Phone = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()-]{6,24}$")
-]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()-]{6,24}$")]
 Postcode = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{1,2}[0-9][A-Za-z0-9]? ?[0-9][A-Za-z]{2}$"
+        strip_whitespace=True,
+        to_upper=True,
+        pattern=r"^[A-Za-z]{1,2}[0-9][A-Za-z0-9]? ?[0-9][A-Za-z]{2}$",
     ),
 ]
 VehicleRegistration = Annotated[
@@ -125,7 +125,9 @@ class Location(_Strict):
 class Suspect(_Strict):
     named: bool = False
     name: ShortText | None = None
-    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2_000)] | None = None
+    description: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=2_000)] | None
+    ) = None
     vehicle_registration: VehicleRegistration | None = None
 
 

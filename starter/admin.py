@@ -24,8 +24,8 @@ from domain.case import (
     RecordStep,
     Redirect,
     RequestDetails,
-    Stage,
     StaffAction,
+    Stage,
 )
 from starter.errors import RejectedError, UnavailableError
 from starter.refs import resolve_workflow_id

@@ -21,8 +21,8 @@ from domain.case import (
     RecordStep,
     Redirect,
     RequestDetails,
-    Stage,
     StaffAction,
+    Stage,
 )
 from starter import admin
 from starter.cli import client_for, emit, run
@@ -32,7 +32,9 @@ from whn.settings import Settings, get_settings
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object")]
-RefArg = Annotated[str, typer.Argument(help="receipt code, crime reference or investigation reference")]
+RefArg = Annotated[
+    str, typer.Argument(help="receipt code, crime reference or investigation reference")
+]
 AsOpt = Annotated[
     str | None, typer.Option("--as", help="your staff id (or WHN_STAFF_ID)", show_default=False)
 ]
@@ -63,7 +65,11 @@ def _act(ref: str, model: type[StaffAction], as_json: bool, **fields: Any) -> No
 
     result = run(program, prog="whn-admin")
     text = result.detail + (f" Reference: {result.reference}" if result.reference else "")
-    emit(as_json, result.model_dump(mode="json"), f"{result.receipt_code} [{result.stage.value}] {text}")
+    emit(
+        as_json,
+        result.model_dump(mode="json"),
+        f"{result.receipt_code} [{result.stage.value}] {text}",
+    )
 
 
 @app.command("list")
@@ -113,7 +119,9 @@ def _show_text(view: CaseView, ui: str) -> str:
         met = f" (done {d.met_at:%Y-%m-%d %H:%M:%S})" if d.met_at else ""
         out.append(f"  {d.name:28} due {d.due_at:%Y-%m-%d %H:%M:%S %Z}  {state}{met}")
     if view.tasks:
-        out.append("Tasks: " + ", ".join(f"{k}={'done' if v else 'open'}" for k, v in view.tasks.items()))
+        out.append(
+            "Tasks: " + ", ".join(f"{k}={'done' if v else 'open'}" for k, v in view.tasks.items())
+        )
     if view.assessment:
         out.append(f"Assessment: {view.assessment.get('summary', view.assessment)}")
     if view.intelligence:
@@ -140,8 +148,12 @@ def show(ref: RefArg, as_json: JsonOpt = False) -> None:
     payload["closed"] = view.closed
     payload["ui_url"] = ui
     payload["deadlines"] = [
-        {"name": d.name, "due_at": d.due_at.isoformat(), "met": d.met,
-         "met_at": d.met_at.isoformat() if d.met_at else None}
+        {
+            "name": d.name,
+            "due_at": d.due_at.isoformat(),
+            "met": d.met,
+            "met_at": d.met_at.isoformat() if d.met_at else None,
+        }
         for d in view.deadlines
     ]
     emit(as_json, payload, _show_text(view, ui))
@@ -190,8 +202,13 @@ def record_crime(
         typer.echo("whn-admin: --no-investigation needs --outcome N (1-22)", err=True)
         raise typer.Exit(2)
     _act(
-        ref, RecordCrime, as_json, actor=_actor(actor), category=category,
-        no_investigation=no_investigation, outcome=outcome,
+        ref,
+        RecordCrime,
+        as_json,
+        actor=_actor(actor),
+        category=category,
+        no_investigation=no_investigation,
+        outcome=outcome,
     )
 
 
@@ -210,7 +227,13 @@ def not_a_crime(
 @app.command("imu-close")
 def imu_close(
     ref: RefArg,
-    reason: Annotated[str, typer.Option("--reason", help="insufficient-evidence | no-witnesses | witnesses-unwilling | victim-no-statement")],
+    reason: Annotated[
+        str,
+        typer.Option(
+            "--reason",
+            help="insufficient-evidence | no-witnesses | witnesses-unwilling | victim-no-statement",
+        ),
+    ],
     actor: AsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -249,7 +272,9 @@ def acknowledge(
 @app.command("record-step")
 def record_step(
     ref: RefArg,
-    step: Annotated[str, typer.Option("--step", help="witnesses | scene | cctv | forensics | intelligence")],
+    step: Annotated[
+        str, typer.Option("--step", help="witnesses | scene | cctv | forensics | intelligence")
+    ],
     note: Annotated[str, typer.Option("--note")],
     actor: AsOpt = None,
     as_json: JsonOpt = False,

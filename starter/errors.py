@@ -1,8 +1,8 @@
 """Errors the CLIs turn into exit codes.
 
-    WhnError
-    ├── RejectedError      exit 2: invalid input, wrong stage, wrong role, unknown reference
-    └── UnavailableError   exit 1: Temporal, PostgreSQL or a worker could not be reached
+WhnError
+├── RejectedError      exit 2: invalid input, wrong stage, wrong role, unknown reference
+└── UnavailableError   exit 1: Temporal, PostgreSQL or a worker could not be reached
 """
 
 from __future__ import annotations

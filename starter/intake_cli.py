@@ -26,7 +26,7 @@ def submit(
 
     async def program(settings: Settings) -> intake.Submitted:
         try:
-            data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+            data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()  # noqa: ASYNC240
         except OSError as err:
             raise RejectedError(f"cannot read {file}: {err.strerror}") from None
         if len(data) > 256 * 1024:
@@ -55,7 +55,11 @@ def details(
         return await intake.details(client, ref, text, database_url=settings.database_url)
 
     workflow_id = run(program, prog="whn-intake")
-    emit(as_json, {"ref": ref, "workflow_id": workflow_id, "delivered": True}, f"reply passed on to {ref}")
+    emit(
+        as_json,
+        {"ref": ref, "workflow_id": workflow_id, "delivered": True},
+        f"reply passed on to {ref}",
+    )
 
 
 @app.command()

@@ -7,13 +7,13 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.case import case_workflow_id
-from domain.references import reference_kind
+from domain.references import normalise_reference, reference_kind
 from starter.errors import RejectedError, UnavailableError
 
 
 async def resolve_workflow_id(client: Client, ref: str, *, database_url: str | None) -> str:
     """The workflow id of the case ``ref`` names; RejectedError if there is none."""
-    ref = ref.strip().upper()
+    ref = normalise_reference(ref)
     kind = reference_kind(ref)
     if kind is None:
         raise RejectedError(
@@ -24,7 +24,9 @@ async def resolve_workflow_id(client: Client, ref: str, *, database_url: str | N
         workflow_id = case_workflow_id(ref)
     else:
         if database_url is None:
-            raise UnavailableError("no case store configured to look up references (WHN_DATABASE_URL)")
+            raise UnavailableError(
+                "no case store configured to look up references (WHN_DATABASE_URL)"
+            )
         try:
             conn = await asyncpg.connect(database_url, timeout=5)
         except (OSError, asyncpg.PostgresError, TimeoutError) as err:

@@ -49,5 +49,7 @@ async def wait_view(
         await asyncio.sleep(0.1)
 
 
-async def wait_stage(handle: WorkflowHandle[Any, Any], stage: Stage, timeout: float = 20) -> CaseView:
+async def wait_stage(
+    handle: WorkflowHandle[Any, Any], stage: Stage, timeout: float = 20
+) -> CaseView:
     return await wait_view(handle, lambda v: v.stage == stage, timeout=timeout)

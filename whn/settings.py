@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     control_room_email: str = "control-room@cambs.police.example"
     supervisor_email: str = "duty-supervisor@cambs.police.example"
     victim_support_email: str = "referrals@victimsupport.example"
+    team_email_template: str = "{team}@cambs.police.example"
 
     review_deadline: timedelta = timedelta(hours=24)
     crn_deadline: timedelta = timedelta(hours=48)
@@ -42,6 +43,7 @@ class Settings(BaseSettings):
     update_interval: timedelta = timedelta(days=28)
 
     staff_id: str | None = Field(default=None)
+    team_webhooks: dict[str, str] = Field(default_factory=dict)
     max_cached_workflows: int = 2_000
     db_pool_size: int = 20
 

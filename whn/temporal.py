@@ -7,7 +7,6 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 
 from whn.settings import Settings
-
 from workflows.attributes import SEARCH_ATTRIBUTES
 
 _CLI_TYPE = {
@@ -52,3 +51,22 @@ async def missing_search_attributes(client: Client, namespace: str) -> list[str]
     )
     have = set(response.custom_attributes)
     return [key.name for key in SEARCH_ATTRIBUTES if key.name not in have]
+
+
+async def register_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Register the project's search attributes that ``namespace`` lacks; return their names."""
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
+    missing = set(await missing_search_attributes(client, namespace))
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=namespace,
+                search_attributes={
+                    key.name: key.indexed_value_type  # type: ignore[misc]
+                    for key in SEARCH_ATTRIBUTES
+                    if key.name in missing
+                },
+            )
+        )
+    return sorted(missing)

@@ -18,10 +18,24 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.intel import IntelligenceSearch
+    from domain.intel import IntelQuery, IntelSummary
+
+    from activities.handoff import TeamHandoff
     from activities.mail import Mailer
-    from activities.screening import screen_report, working_days_after
+    from activities.rules import (
+        assess_report,
+        imu_outcome,
+        name_outcome,
+        route_case,
+        screen_report,
+        working_days_after,
+    )
     from activities.store import CaseStore
+    from domain.assessment import Assessment
     from domain.case import (
+        INVESTIGATION_STEPS,
+        TEAMS,
         AckEmergency,
         Acknowledge,
         ActionResult,
@@ -41,19 +55,23 @@ with workflow.unsafe.imports_passed_through():
         RecordStep,
         Redirect,
         RequestDetails,
-        Stage,
         StaffAction,
+        Stage,
         TimelineEntry,
     )
     from domain.effects import (
         Authorise,
         CaseChange,
         ControlRoomAlert,
+        Handoff,
+        ImuOutcomeRequest,
         IssueReference,
         Notified,
         Notify,
         OpenCase,
         Referral,
+        RouteRequest,
+        ScreenRequest,
         WorkingDays,
     )
     from domain.screening import Screening
@@ -62,8 +80,21 @@ with workflow.unsafe.imports_passed_through():
 # Short database writes run as local activities: one round trip fewer per step. They
 # retry until PostgreSQL is back; a case never gives up on its own records.
 _DB = {"start_to_close_timeout": timedelta(seconds=10)}
-_DB_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
-_MAIL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+_DB_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
+)
+_MAIL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+)
+# A team's system may be down for a while: back off, give up after about an hour, and
+# never retry a refusal the team's system meant (unknown team, 4xx).
+_HANDOFF_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    maximum_attempts=10,
+    non_retryable_error_types=["UnknownTeam", "TeamSystemRefused"],
+)
 _HISTORY_LIMIT = 2_000  # events; continue as new past this (or when Temporal suggests it)
 
 # Deadlines the reporter, not the force, has to meet: missing them is not "overdue".
@@ -71,9 +102,7 @@ _REPORTER_OWES = ("details_reply",)
 
 _CHANGE_WINDOW = {
     "ack-emergency": frozenset({Stage.EMERGENCY}),
-    "redirect": frozenset(
-        {Stage.EMERGENCY, Stage.AWAITING_REVIEW, Stage.AWAITING_DETAILS}
-    ),
+    "redirect": frozenset({Stage.EMERGENCY, Stage.AWAITING_REVIEW, Stage.AWAITING_DETAILS}),
     "request-details": frozenset({Stage.AWAITING_REVIEW, Stage.AWAITING_DETAILS}),
     "record-crime": frozenset({Stage.AWAITING_REVIEW, Stage.AWAITING_DETAILS}),
     "not-a-crime": frozenset({Stage.AWAITING_REVIEW, Stage.AWAITING_DETAILS}),
@@ -84,6 +113,29 @@ _CHANGE_WINDOW = {
     "record-step": frozenset({Stage.ALLOCATED, Stage.INVESTIGATING}),
     "close": frozenset({Stage.INVESTIGATING}),
 }
+
+
+_IMU_REASON_TEXT = {
+    "insufficient-evidence": "there is not enough evidence to pursue the investigation",
+    "no-witnesses": "there are no witnesses",
+    "witnesses-unwilling": "witnesses and parties involved are not willing to come forward",
+    "victim-no-statement": "you have told us you do not wish to give a statement",
+}
+
+_TEAM_NAMES = {
+    "rit": "the Rape Investigation Team",
+    "domestic-abuse": "the Domestic Abuse Investigation and Safeguarding Unit",
+    "child-abuse": "the Child Abuse Investigation Unit",
+    "cyber": "the Cyber Crime Unit",
+    "cid": "CID",
+    "economic-crime": "the Economic Crime Unit",
+}
+
+
+def _team_name(team: str) -> str:
+    if team.startswith("lpt-"):
+        return "the " + team.removeprefix("lpt-").replace("-", " ").title() + " local policing team"
+    return _TEAM_NAMES.get(team, team)
 
 
 def _wrong_stage(action: str, stage: Stage) -> ApplicationError:
@@ -117,6 +169,7 @@ class CaseWorkflow:
         while not self.s.stage.is_closed:
             await self._wait_for_change_or_time()
             await self._process_inbox()
+            await self._stage_work()
             await self._on_time()
             if self._history_too_long():
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -164,7 +217,11 @@ class CaseWorkflow:
         await self._set_stage(Stage.SCREENING, "system", "screening started")
 
         screening: Screening = await workflow.execute_local_activity(
-            screen_report, report, retry_policy=_DB_RETRY, summary="Screened: triage and right agency", **_DB
+            screen_report,
+            ScreenRequest(report=report, received_at=inp.received_at),
+            retry_policy=_DB_RETRY,
+            summary="Screened: triage and right agency",
+            **_DB,
         )
         t = screening.triage
         self.s.priority = t.priority
@@ -213,7 +270,9 @@ class CaseWorkflow:
         self.s.next_emergency_alert_at = workflow.now() + self._inp.timings.emergency_ack_deadline
         await workflow.execute_local_activity_method(
             CaseStore.raise_control_room_alert,
-            ControlRoomAlert(workflow_id=self._id, attempt=attempt, indicators=self.s.emergency_indicators),
+            ControlRoomAlert(
+                workflow_id=self._id, attempt=attempt, indicators=self.s.emergency_indicators
+            ),
             retry_policy=_DB_RETRY,
             summary=f"Control room alert {attempt} recorded",
             **_DB,
@@ -295,7 +354,9 @@ class CaseWorkflow:
             if now >= self.s.next_emergency_alert_at:
                 # Default on silence: re-alert, escalate to a supervisor, keep waiting.
                 await self._alert_control_room()
-                await self._escalate("emergency escalation not acknowledged", "emergency_acknowledgement")
+                await self._escalate(
+                    "emergency escalation not acknowledged", "emergency_acknowledgement"
+                )
         if self.s.stage == Stage.INVESTIGATING and self.s.next_update_at:
             if now >= self.s.next_update_at:
                 await self._send_victim_update()
@@ -391,7 +452,9 @@ class CaseWorkflow:
                 previous.lapsed = True  # superseded by the new question
                 self._meet(f"details_reply_{previous.number}")
             self.s.details.append(
-                DetailsRequestState(number=number, question=action.question, asked_by=action.actor, asked_at=now)
+                DetailsRequestState(
+                    number=number, question=action.question, asked_by=action.actor, asked_at=now
+                )
             )
             self._deadline(f"details_reply_{number}", now + self._inp.timings.details_expiry)
             await self._notify(
@@ -401,7 +464,9 @@ class CaseWorkflow:
                 to=self._inp.report.reporter.email,
                 extra={"question": action.question},
             )
-            await self._set_stage(Stage.AWAITING_DETAILS, action.actor, f"details requested ({number})")
+            await self._set_stage(
+                Stage.AWAITING_DETAILS, action.actor, f"details requested ({number})"
+            )
             return self._result("Reporter emailed; waiting for details.")
 
     @request_details.validator
@@ -449,7 +514,9 @@ class CaseWorkflow:
             if sent.sent:
                 self._meet("crn_or_explanation")
             await self._record(
-                "crime_recorded", action.actor, {"crime_reference": crn, "category": action.category},
+                "crime_recorded",
+                action.actor,
+                {"crime_reference": crn, "category": action.category},
                 fields={"crime_reference": crn, "category": action.category},
             )
             if support:
@@ -458,18 +525,24 @@ class CaseWorkflow:
             if closing:
                 self.s.outcome = action.outcome
                 await self._set_stage(
-                    Stage.CLOSED, action.actor, f"recorded and closed with outcome {action.outcome}",
+                    Stage.CLOSED,
+                    action.actor,
+                    f"recorded and closed with outcome {action.outcome}",
                     fields={"outcome": action.outcome, "closed_at": now},
                 )
                 return self._result(f"Crime {crn} recorded and closed.", reference=crn)
-            await self._set_stage(Stage.WITH_IMU, action.actor, f"crime {crn} recorded; with the IMU")
+            await self._set_stage(
+                Stage.WITH_IMU, action.actor, f"crime {crn} recorded; with the IMU"
+            )
             return self._result(f"Crime {crn} recorded; passed to the IMU.", reference=crn)
 
     @record_crime.validator
     def _check_record_crime(self, action: RecordCrime) -> None:
         self._check("record-crime")
         if action.no_investigation and action.outcome is None:
-            raise ValueError("--no-investigation needs --outcome N (a Home Office outcome type 1-22)")
+            raise ValueError(
+                "--no-investigation needs --outcome N (a Home Office outcome type 1-22)"
+            )
         if action.outcome is not None and not action.no_investigation:
             raise ValueError("--outcome is only given with --no-investigation")
 
@@ -491,7 +564,9 @@ class CaseWorkflow:
             if sent.sent:
                 self._meet("crn_or_explanation")
             await self._set_stage(
-                Stage.NOT_A_CRIME, action.actor, "not a crime; reporter advised",
+                Stage.NOT_A_CRIME,
+                action.actor,
+                "not a crime; reporter advised",
                 fields={"closed_at": workflow.now()},
             )
             return self._result("Reporter advised; case closed as not a crime.")
@@ -505,7 +580,49 @@ class CaseWorkflow:
     @workflow.update
     async def imu_close(self, action: ImuClose) -> ActionResult:
         async with self._acting("imu-close", action):
-            raise ApplicationError("imu-close is not available yet", type="NotImplemented", non_retryable=True)
+            now = workflow.now()
+            suspect = self._inp.report.incident.suspect
+            identified = bool(
+                suspect and (suspect.named or suspect.name or suspect.vehicle_registration)
+            )
+            outcome, name = await workflow.execute_local_activity(
+                imu_outcome,
+                ImuOutcomeRequest(reason=action.reason, suspect_identified=identified),
+                retry_policy=_DB_RETRY,
+                summary=f"Outcome for IMU closure: {action.reason}",
+                result_type=tuple[int, str],
+                **_DB,
+            )
+            days = 1 if self.s.enhanced_rights else 5
+            due: datetime = await workflow.execute_local_activity(
+                working_days_after,
+                WorkingDays(start=now, days=days),
+                retry_policy=_DB_RETRY,
+                summary=f"Right 6 due in {days} working day(s)",
+                **_DB,
+            )
+            self._deadline("right6_decision_explained", due)
+            self.s.outcome = outcome
+            sent = await self._notify(
+                "imu-closed",
+                "reporter",
+                "imu_closed",
+                to=self._inp.report.reporter.email,
+                extra={
+                    "reason_text": _IMU_REASON_TEXT[action.reason],
+                    "outcome": outcome,
+                    "outcome_name": name,
+                },
+            )
+            if sent.sent:
+                self._meet("right6_decision_explained")
+            await self._set_stage(
+                Stage.CLOSED_BY_IMU,
+                action.actor,
+                f"closed by the IMU: {action.reason} (outcome {outcome})",
+                fields={"outcome": outcome, "closed_at": now},
+            )
+            return self._result(f"Closed by the IMU with outcome {outcome} ({name}); victim told.")
 
     @imu_close.validator
     def _check_imu_close(self, action: ImuClose) -> None:
@@ -514,7 +631,46 @@ class CaseWorkflow:
     @workflow.update
     async def imu_investigate(self, action: ImuInvestigate) -> ActionResult:
         async with self._acting("imu-investigate", action):
-            raise ApplicationError("imu-investigate is not available yet", type="NotImplemented", non_retryable=True)
+            now = workflow.now()
+            ref = await workflow.execute_local_activity_method(
+                CaseStore.issue_reference,
+                IssueReference(workflow_id=self._id, kind="investigation", year=now.year),
+                retry_policy=_DB_RETRY,
+                summary="Investigation reference issued",
+                **_DB,
+            )
+            self.s.investigation_reference = ref
+            report = self._inp.report
+            flags = report.incident.flags
+            team = await workflow.execute_local_activity(
+                route_case,
+                RouteRequest(
+                    category=self.s.category,
+                    domestic_abuse=bool(flags and flags.domestic_abuse),
+                    hate_crime=bool(flags and flags.hate_crime),
+                    under_18=report.reporter.under_18,
+                    district=self.s.district,
+                ),
+                retry_policy=_DB_RETRY,
+                summary="Team chosen by the routing table",
+                **_DB,
+            )
+            self.s.tasks = {step: None for step in INVESTIGATION_STEPS}
+            await self._record(
+                "investigation_opened",
+                action.actor,
+                {"investigation_reference": ref},
+                fields={"investigation_reference": ref},
+            )
+            await self._notify(
+                "investigation-opened",
+                "reporter",
+                "investigation_opened",
+                to=report.reporter.email,
+                extra={"team_name": _team_name(team)},
+            )
+            await self._allocate_to(team, action.actor)
+            return self._result(f"Investigation {ref} opened; allocated to {team}.", reference=ref)
 
     @imu_investigate.validator
     def _check_imu_investigate(self, action: ImuInvestigate) -> None:
@@ -523,16 +679,38 @@ class CaseWorkflow:
     @workflow.update
     async def allocate(self, action: Allocate) -> ActionResult:
         async with self._acting("allocate", action):
-            raise ApplicationError("allocate is not available yet", type="NotImplemented", non_retryable=True)
+            await self._allocate_to(action.team, action.actor)
+            return self._result(
+                f"Allocated to {action.team}; waiting for an officer to acknowledge."
+            )
 
     @allocate.validator
     def _check_allocate(self, action: Allocate) -> None:
         self._check("allocate")
+        if action.team not in TEAMS:
+            raise ValueError(f"unknown team {action.team!r}; teams: {', '.join(TEAMS)}")
 
     @workflow.update
     async def acknowledge(self, action: Acknowledge) -> ActionResult:
         async with self._acting("acknowledge", action):
-            raise ApplicationError("acknowledge is not available yet", type="NotImplemented", non_retryable=True)
+            now = workflow.now()
+            self.s.officer = action.officer
+            self._meet("team_acknowledgement")
+            self.s.next_update_at = now + self._inp.timings.update_interval
+            await workflow.execute_local_activity_method(
+                TeamHandoff.mark_acknowledged,
+                (self._id, f"handoff-{self.s.handoffs}", action.officer),
+                retry_policy=_DB_RETRY,
+                summary=f"Acknowledged by {action.officer}",
+                **_DB,
+            )
+            await self._set_stage(
+                Stage.INVESTIGATING,
+                action.actor,
+                f"acknowledged by {action.officer}",
+                fields={"officer": action.officer},
+            )
+            return self._result(f"{action.officer} has the case; investigation under way.")
 
     @acknowledge.validator
     def _check_acknowledge(self, action: Acknowledge) -> None:
@@ -541,7 +719,12 @@ class CaseWorkflow:
     @workflow.update
     async def record_step(self, action: RecordStep) -> ActionResult:
         async with self._acting("record-step", action):
-            raise ApplicationError("record-step is not available yet", type="NotImplemented", non_retryable=True)
+            self.s.tasks[action.step] = workflow.now().isoformat()
+            await self._record(f"step:{action.step}", action.actor, {"note": action.note})
+            open_steps = [k for k, v in self.s.tasks.items() if v is None]
+            return self._result(
+                f"Step {action.step} recorded; open: {', '.join(open_steps) or 'none'}."
+            )
 
     @record_step.validator
     def _check_record_step(self, action: RecordStep) -> None:
@@ -550,15 +733,150 @@ class CaseWorkflow:
     @workflow.update
     async def close(self, action: CloseCase) -> ActionResult:
         async with self._acting("close", action):
-            raise ApplicationError("close is not available yet", type="NotImplemented", non_retryable=True)
+            name = await workflow.execute_local_activity(
+                name_outcome, action.outcome, retry_policy=_DB_RETRY, summary="Outcome named", **_DB
+            )
+            self.s.outcome = action.outcome
+            await self._notify(
+                "case-closed",
+                "reporter",
+                "case_closed",
+                to=self._inp.report.reporter.email,
+                extra={"outcome": action.outcome, "outcome_name": name, "note": action.note},
+            )
+            await self._set_stage(
+                Stage.CLOSED,
+                action.actor,
+                f"closed with outcome {action.outcome}",
+                fields={"outcome": action.outcome, "closed_at": workflow.now()},
+            )
+            return self._result(f"Closed with outcome {action.outcome} ({name}); victim told.")
 
     @close.validator
     def _check_close(self, action: CloseCase) -> None:
         self._check("close")
 
+    async def _allocate_to(self, team: str, actor: str) -> None:
+        """Step 4: the case goes to a team, which must acknowledge it in time."""
+        self.s.team = team
+        self.s.officer = None
+        self.s.handoffs += 1
+        self.s.handoff_pending = True
+        self._meet("team_acknowledgement")  # a previous team's, if any, is superseded
+        self._deadline("team_acknowledgement", workflow.now() + self._inp.timings.ack_deadline)
+        await self._set_stage(
+            Stage.ALLOCATED, actor, f"allocated to {team}", fields={"team": team, "officer": None}
+        )
+
+    async def _stage_work(self) -> None:
+        """Work a stage starts that nobody waits for: assessment, hand-off, intelligence."""
+        if self.s.stage == Stage.WITH_IMU and self.s.assessment is None:
+            assessment: Assessment = await workflow.execute_local_activity(
+                assess_report,
+                self._inp.report,
+                retry_policy=_DB_RETRY,
+                summary="IMU decision support: solvability and vulnerability",
+                **_DB,
+            )
+            self.s.assessment = assessment.model_dump(mode="json")
+            await self._record(
+                "assessed",
+                "system",
+                {"summary": assessment.summary},
+                fields={"assessment": self.s.assessment},
+            )
+        if self.s.handoff_pending and self.s.team and self.s.stage == Stage.ALLOCATED:
+            self.s.handoff_pending = False
+            await self._hand_off(self.s.team)
+        if self.s.tasks and self.s.intelligence is None:
+            await self._search_intelligence()
+
+    async def _hand_off(self, team: str) -> None:
+        assert self.s.investigation_reference is not None
+        try:
+            how = await workflow.execute_activity_method(
+                TeamHandoff.hand_off,
+                Handoff(
+                    workflow_id=self._id,
+                    team=team,
+                    attempt_key=f"handoff-{self.s.handoffs}",
+                    investigation_reference=self.s.investigation_reference,
+                    crime_reference=self.s.crime_reference,
+                    category=self.s.category,
+                    priority=self.s.priority.value,
+                ),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=_HANDOFF_RETRY,
+                summary=f"Hand-off to {team}",
+            )
+        except ActivityError as err:
+            # The case stays allocated and on our own records; a person takes it from here.
+            self._flag("handoff_failed")
+            reason = err.cause.message if isinstance(err.cause, ApplicationError) else str(err)
+            await self._escalate(
+                f"hand-off to {team} failed: {reason}", f"handoff-{self.s.handoffs}"
+            )
+            await self._record("handoff_failed", "system", {"team": team, "reason": reason})
+            return
+        if "handoff_failed" in self.s.flags:
+            self.s.flags.remove("handoff_failed")
+        await self._notify(
+            f"team-handoff-{self.s.handoffs}",
+            "team",
+            "team_handoff",
+            to=None,
+            extra={"team": team, "team_name": _team_name(team), "offence": self.s.category},
+        )
+        await self._record("handed_off", "system", {"team": team, "how": how})
+
+    async def _search_intelligence(self) -> None:
+        """The seed's initial step: search the intelligence database, at once."""
+        report = self._inp.report
+        suspect = report.incident.suspect
+        location = report.incident.location
+        summary: IntelSummary = await workflow.execute_activity_method(
+            IntelligenceSearch.search_intelligence,
+            IntelQuery(
+                workflow_id=self._id,
+                latitude=location.latitude,
+                longitude=location.longitude,
+                occurred_at=report.incident.occurred_from,
+                category=self.s.category,
+                suspect_name=suspect.name if suspect else None,
+                vehicle_registration=suspect.vehicle_registration if suspect else None,
+                phone=report.reporter.phone,
+                email=report.reporter.email,
+            ),
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=_DB_RETRY,
+            summary="Intelligence database searched",
+        )
+        self.s.intelligence = summary.model_dump(mode="json")
+        self.s.tasks["intelligence"] = workflow.now().isoformat()
+        await self._record(
+            "step:intelligence",
+            "system",
+            {"summary": summary.summary},
+            fields={"intelligence": self.s.intelligence},
+        )
+
     async def _send_victim_update(self) -> None:
+        """Victims' Code: keep the victim informed at the agreed interval."""
         self.s.updates_sent += 1
         self.s.next_update_at = workflow.now() + self._inp.timings.update_interval
+        done = [k for k, v in self.s.tasks.items() if v]
+        await self._notify(
+            f"victim-update-{self.s.updates_sent}",
+            "reporter",
+            "victim_update",
+            to=self._inp.report.reporter.email,
+            extra={
+                "team_name": _team_name(self.s.team or ""),
+                "officer": self.s.officer or "to be confirmed",
+                "steps_done": ", ".join(done) or "none yet",
+            },
+        )
+        await self._record("victim_updated", "system", {"update": self.s.updates_sent})
 
     # --- reading the case ----------------------------------------------------------------
 
@@ -585,6 +903,8 @@ class CaseWorkflow:
             tasks=dict(s.tasks),
             assessment=s.assessment,
             intelligence=s.intelligence,
+            victim_updates=s.updates_sent,
+            runs=s.runs,
         )
 
     # --- helpers ---------------------------------------------------------------------------
@@ -599,7 +919,10 @@ class CaseWorkflow:
 
     def _result(self, detail: str, *, reference: str | None = None) -> ActionResult:
         return ActionResult(
-            receipt_code=self._inp.receipt_code, stage=self.s.stage, detail=detail, reference=reference
+            receipt_code=self._inp.receipt_code,
+            stage=self.s.stage,
+            detail=detail,
+            reference=reference,
         )
 
     def _victim_support_wanted(self) -> bool:
@@ -618,7 +941,9 @@ class CaseWorkflow:
         self._deadline("victim_support_referral", due)
         await workflow.execute_local_activity_method(
             CaseStore.record_referral,
-            Referral(workflow_id=self._id, kind="victim_support", agency="Victim Support", due_at=due),
+            Referral(
+                workflow_id=self._id, kind="victim_support", agency="Victim Support", due_at=due
+            ),
             retry_policy=_DB_RETRY,
             summary="Victim support referral recorded",
             **_DB,
@@ -652,16 +977,27 @@ class CaseWorkflow:
         )
         context = {"agency_name": agency_name, "reason": reason, "agency_contact": contact}
         told, _ = await asyncio.gather(
-            self._notify("redirected", "reporter", "redirected", to=self._inp.report.reporter.email, extra=context),
             self._notify(
-                "agency-copy", "agency", "agency_copy", to=agency_email,
+                "redirected",
+                "reporter",
+                "redirected",
+                to=self._inp.report.reporter.email,
+                extra=context,
+            ),
+            self._notify(
+                "agency-copy",
+                "agency",
+                "agency_copy",
+                to=agency_email,
                 extra={**context, **self._personal_context()},
             ),
         )
         if told.sent:
             self._meet("crn_or_explanation")
         await self._set_stage(
-            Stage.REDIRECTED, actor, f"redirected to {agency_name}",
+            Stage.REDIRECTED,
+            actor,
+            f"redirected to {agency_name}",
             fields={"redirected_to": agency_name, "closed_at": workflow.now()},
         )
 
@@ -706,7 +1042,10 @@ class CaseWorkflow:
 
     def _history_too_long(self) -> bool:
         info = workflow.info()
-        return info.is_continue_as_new_suggested() or info.get_current_history_length() > _HISTORY_LIMIT
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() > _HISTORY_LIMIT
+        )
 
     async def _notify(
         self,
@@ -830,7 +1169,9 @@ class _Acting:
             cause = err.cause
             if isinstance(cause, ApplicationError) and cause.type == "NotAuthorised":
                 # Surface the roster's answer to the caller as the update's own failure.
-                raise ApplicationError(cause.message, type="NotAuthorised", non_retryable=True) from None
+                raise ApplicationError(
+                    cause.message, type="NotAuthorised", non_retryable=True
+                ) from None
             raise
         except BaseException:
             case._lock.release()

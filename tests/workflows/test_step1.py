@@ -12,7 +12,9 @@ from tests.helpers import example, wait_stage, wait_view
 from tests.workflows.conftest import FAST
 
 
-async def test_ordinary_report_is_receipted_and_waits_for_review(client, case_worker, mail_sink, db_pool):
+async def test_ordinary_report_is_receipted_and_waits_for_review(
+    client, case_worker, mail_sink, db_pool
+):
     report = example("ordinary")
     submitted = await submit(client, report, task_queue=case_worker, timings=FAST)
     handle = client.get_workflow_handle(submitted.workflow_id)
@@ -35,13 +37,19 @@ async def test_ordinary_report_is_receipted_and_waits_for_review(client, case_wo
         "receipt_code": submitted.receipt_code,
         "email": "karen@example.org",
     }
-    events = [r["event"] for r in await db_pool.fetch(
-        "SELECT event FROM case_events WHERE workflow_id = $1 ORDER BY id", submitted.workflow_id
-    )]
+    events = [
+        r["event"]
+        for r in await db_pool.fetch(
+            "SELECT event FROM case_events WHERE workflow_id = $1 ORDER BY id",
+            submitted.workflow_id,
+        )
+    ]
     assert events == ["received", "stage:screening", "stage:awaiting_review"]
 
 
-async def test_same_submission_twice_is_one_case_and_one_receipt(client, case_worker, mail_sink, db_pool):
+async def test_same_submission_twice_is_one_case_and_one_receipt(
+    client, case_worker, mail_sink, db_pool
+):
     report = example("ordinary")
     first = await submit(client, report, task_queue=case_worker, timings=FAST)
     second = await submit(client, report, task_queue=case_worker, timings=FAST)
@@ -56,7 +64,9 @@ async def test_same_submission_twice_is_one_case_and_one_receipt(client, case_wo
     assert len([m for m in mail_sink.messages() if first.receipt_code in m["Subject"]]) == 1
 
 
-async def test_emergency_alerts_control_room_and_waits_for_ack(client, case_worker, mail_sink, db_pool, time_env):
+async def test_emergency_alerts_control_room_and_waits_for_ack(
+    client, case_worker, mail_sink, db_pool, time_env
+):
     from domain.case import AckEmergency
     from workflows.case import CaseWorkflow
 
@@ -77,8 +87,10 @@ async def test_emergency_alerts_control_room_and_waits_for_ack(client, case_work
         lambda m: "REPEAT 2" in m["Subject"] and submitted.receipt_code in m["Subject"], timeout=10
     )
     await mail_sink.await_for(
-        lambda m: m["To"] == "duty-supervisor@cambs.police.example"
-        and submitted.receipt_code in m["Subject"],
+        lambda m: (
+            m["To"] == "duty-supervisor@cambs.police.example"
+            and submitted.receipt_code in m["Subject"]
+        ),
         timeout=10,
     )
     alerts = await db_pool.fetchval(
@@ -86,7 +98,9 @@ async def test_emergency_alerts_control_room_and_waits_for_ack(client, case_work
     )
     assert alerts == 2
 
-    result = await handle.execute_update(CaseWorkflow.ack_emergency, AckEmergency(actor="control-1"))
+    result = await handle.execute_update(
+        CaseWorkflow.ack_emergency, AckEmergency(actor="control-1")
+    )
     assert result.stage == Stage.AWAITING_REVIEW
     view = await handle.query(CaseWorkflow.view)
     ack = next(d for d in view.deadlines if d.name == "emergency_acknowledgement")
@@ -121,14 +135,19 @@ async def test_wrong_agency_is_redirected_and_reporter_told(
     )
     assert copy is not None and "Account as given by the reporter" in copy["body"]
     referral = await db_pool.fetchval(
-        "SELECT agency FROM referrals WHERE workflow_id = $1 AND kind = 'redirect'", submitted.workflow_id
+        "SELECT agency FROM referrals WHERE workflow_id = $1 AND kind = 'redirect'",
+        submitted.workflow_id,
     )
     assert agency_words in referral
     assert next(d for d in view.deadlines if d.name == "crn_or_explanation").met is True
 
 
 async def test_undecidable_area_goes_to_review_flagged_never_redirected(client, case_worker):
-    submitted = await submit(client, example("undecidable-area"), task_queue=case_worker, timings=FAST)
-    view = await wait_stage(client.get_workflow_handle(submitted.workflow_id), Stage.AWAITING_REVIEW)
+    submitted = await submit(
+        client, example("undecidable-area"), task_queue=case_worker, timings=FAST
+    )
+    view = await wait_stage(
+        client.get_workflow_handle(submitted.workflow_id), Stage.AWAITING_REVIEW
+    )
     assert "manual_area_check" in view.flags
     assert view.redirected_to is None

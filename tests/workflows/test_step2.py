@@ -47,7 +47,9 @@ async def test_reply_before_reminder(client, case_worker, mail_sink, db_pool):
     )
     assert "Which shed door was forced?" in mail.get_content()
 
-    await handle.signal(CaseWorkflow.details_reply, DetailsReply(text="The back door, by the garden."))
+    await handle.signal(
+        CaseWorkflow.details_reply, DetailsReply(text="The back door, by the garden.")
+    )
     view = await wait_stage(handle, Stage.AWAITING_REVIEW)
     assert next(d for d in view.deadlines if d.name == "details_reply_1").met is True
     reminders = await db_pool.fetchval(
@@ -99,7 +101,9 @@ async def test_repeated_identical_reply_is_recorded_once(client, case_worker, db
     assert received == 2
 
 
-async def test_record_crime_issues_crn_emails_it_and_refers_victim(client, case_worker, mail_sink, db_pool):
+async def test_record_crime_issues_crn_emails_it_and_refers_victim(
+    client, case_worker, mail_sink, db_pool
+):
     submitted, handle = await _case_in_review(client, case_worker)
     result = await handle.execute_update(
         CaseWorkflow.record_crime, RecordCrime(actor="handler-1", category="burglary")
@@ -120,9 +124,12 @@ async def test_record_crime_issues_crn_emails_it_and_refers_victim(client, case_
     assert met["crime_recording_decision"] is True
     assert met["crn_or_explanation"] is True
     assert met["victim_support_referral"] is True
-    assert await db_pool.fetchval(
-        "SELECT crime_reference FROM cases WHERE workflow_id = $1", submitted.workflow_id
-    ) == result.reference
+    assert (
+        await db_pool.fetchval(
+            "SELECT crime_reference FROM cases WHERE workflow_id = $1", submitted.workflow_id
+        )
+        == result.reference
+    )
 
 
 async def test_record_crime_and_close_without_investigation(client, case_worker):
@@ -140,7 +147,9 @@ async def test_not_a_crime_advises_and_closes(client, case_worker, mail_sink):
     submitted, handle = await _case_in_review(client, case_worker)
     await handle.execute_update(
         CaseWorkflow.not_a_crime,
-        NotACrime(actor="handler-1", advice="This is a civil dispute.", agencies=["Citizens Advice"]),
+        NotACrime(
+            actor="handler-1", advice="This is a civil dispute.", agencies=["Citizens Advice"]
+        ),
     )
     view = await handle.result()
     assert view.stage == Stage.NOT_A_CRIME
@@ -154,13 +163,17 @@ async def test_handler_redirects(client, case_worker, mail_sink):
     submitted, handle = await _case_in_review(client, case_worker)
     await handle.execute_update(
         CaseWorkflow.redirect,
-        Redirect(actor="handler-1", agency="Norfolk Constabulary", reason="it happened in King's Lynn"),
+        Redirect(
+            actor="handler-1", agency="Norfolk Constabulary", reason="it happened in King's Lynn"
+        ),
     )
     view = await handle.result()
     assert (view.stage, view.redirected_to) == (Stage.REDIRECTED, "Norfolk Constabulary")
 
 
-async def test_overdue_review_marks_case_and_tells_supervisor_once(client, case_worker, mail_sink, time_env, db_pool):
+async def test_overdue_review_marks_case_and_tells_supervisor_once(
+    client, case_worker, mail_sink, time_env, db_pool
+):
     submitted, handle = await _case_in_review(client, case_worker)
     await time_env.sleep(FAST.review_deadline + timedelta(minutes=1))
     view = await wait_view(handle, lambda v: v.overdue)
@@ -172,7 +185,9 @@ async def test_overdue_review_marks_case_and_tells_supervisor_once(client, case_
     )
     assert len(escalations) == 1
     # The decision, late, clears the overdue mark but stays recorded as missed.
-    await handle.execute_update(CaseWorkflow.record_crime, RecordCrime(actor="handler-1", category="burglary"))
+    await handle.execute_update(
+        CaseWorkflow.record_crime, RecordCrime(actor="handler-1", category="burglary")
+    )
     view = await handle.query(CaseWorkflow.view)
     decision = next(d for d in view.deadlines if d.name == "crime_recording_decision")
     assert decision.met is False and decision.met_at is not None
@@ -184,7 +199,11 @@ async def test_wrong_stage_is_rejected_before_history(client, case_worker):
         await handle.execute_update(CaseWorkflow.ack_emergency, AckEmergency(actor="control-1"))
     assert "awaiting_review" in str(caught.value.cause)
     history = await handle.fetch_history()
-    accepted = [e for e in history.events if e.HasField("workflow_execution_update_accepted_event_attributes")]
+    accepted = [
+        e
+        for e in history.events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
     assert accepted == []
 
 
