@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -38,6 +40,9 @@ _CASE_COLUMNS = frozenset(
         "closed_at",
     }
 )
+
+
+_TIMESTAMP_COLUMNS = frozenset({"closed_at"})
 
 
 class NotAuthorisedError(ApplicationError):
@@ -102,12 +107,17 @@ class CaseStore:
             )
             if inserted is None or not change.fields:
                 return
-            names = sorted(change.fields)
+            values = dict(change.fields)
+            for column in _TIMESTAMP_COLUMNS & values.keys():
+                # Timestamps cross the data converter as ISO-8601 text inside a dict.
+                if isinstance(values[column], str):
+                    values[column] = datetime.fromisoformat(values[column])
+            names = sorted(values)
             assignments = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(names))
             await conn.execute(
                 f"UPDATE cases SET {assignments}, updated_at = now() WHERE workflow_id = $1",
                 change.workflow_id,
-                *(change.fields[name] for name in names),
+                *(values[name] for name in names),
             )
 
     @activity.defn

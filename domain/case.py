@@ -177,7 +177,7 @@ class CaseInput(Message):
 
     report: Report
     receipt_code: str
-    received_at: datetime
+    received_at: datetime | None = None  # None: when the workflow started
     timings: Timings = Field(default_factory=Timings)
     state: CaseState | None = None
 

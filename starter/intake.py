@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -62,7 +62,7 @@ async def submit(
             CaseInput(
                 report=report,
                 receipt_code=receipt_code,
-                received_at=received,
+                received_at=received_at,
                 timings=timings or Timings(),
             ),
             id=workflow_id,
@@ -70,11 +70,11 @@ async def submit(
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=TypedSearchAttributes(
                 [
-                    sa.CASE_STAGE.value_set(Stage.RECEIVED.value),
-                    sa.RECEIPT_CODE.value_set(receipt_code),
-                    sa.CRIME_CATEGORY.value_set(report.incident.category),
-                    sa.REPORTED_AT.value_set(received),
-                    sa.OVERDUE.value_set(False),
+                    SearchAttributePair(sa.CASE_STAGE, Stage.RECEIVED.value),
+                    SearchAttributePair(sa.RECEIPT_CODE, receipt_code),
+                    SearchAttributePair(sa.CRIME_CATEGORY, report.incident.category),
+                    SearchAttributePair(sa.REPORTED_AT, received),
+                    SearchAttributePair(sa.OVERDUE, False),
                 ]
             ),
             static_summary=f"Report {receipt_code}: {report.incident.category}",

@@ -18,6 +18,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    import email_validator  # noqa: F401  (pydantic's EmailStr loads it lazily: load it here)
     from activities.intel import IntelligenceSearch
     from domain.intel import IntelQuery, IntelSummary
 
@@ -95,7 +96,8 @@ _HANDOFF_RETRY = RetryPolicy(
     maximum_attempts=10,
     non_retryable_error_types=["UnknownTeam", "TeamSystemRefused"],
 )
-_HISTORY_LIMIT = 2_000  # events; continue as new past this (or when Temporal suggests it)
+_HISTORY_LIMIT = 2_000
+_RECEIPT_GRACE = timedelta(minutes=5)  # events; continue as new past this (or when Temporal suggests it)
 
 # Deadlines the reporter, not the force, has to meet: missing them is not "overdue".
 _REPORTER_OWES = ("details_reply",)
@@ -155,6 +157,7 @@ class CaseWorkflow:
     def __init__(self, inp: CaseInput) -> None:
         self._inp = inp
         self._id = workflow.info().workflow_id
+        self._received_at = inp.received_at or workflow.info().start_time
         self.s = inp.state or CaseState(category=inp.report.incident.category)
         self._lock = asyncio.Lock()
         self._inbox: list[DetailsReply] = []
@@ -178,7 +181,7 @@ class CaseWorkflow:
                     CaseInput(
                         report=inp.report,
                         receipt_code=inp.receipt_code,
-                        received_at=inp.received_at,
+                        received_at=self._received_at,
                         timings=inp.timings,
                         state=self.s,
                     )
@@ -190,9 +193,10 @@ class CaseWorkflow:
     async def _step1_receipt_and_screening(self) -> None:
         inp = self._inp
         report = inp.report
-        self._deadline("receipt", inp.received_at)
-        self._deadline("crime_recording_decision", inp.received_at + inp.timings.review_deadline)
-        self._deadline("crn_or_explanation", inp.received_at + inp.timings.crn_deadline)
+        # "Immediately": a few minutes' grace for the mail server, then it is a missed promise.
+        self._deadline("receipt", self._received_at + _RECEIPT_GRACE)
+        self._deadline("crime_recording_decision", self._received_at + inp.timings.review_deadline)
+        self._deadline("crn_or_explanation", self._received_at + inp.timings.crn_deadline)
         await workflow.execute_local_activity_method(
             CaseStore.open_case,
             OpenCase(
@@ -200,7 +204,7 @@ class CaseWorkflow:
                 receipt_code=inp.receipt_code,
                 submission_id=report.submission_id,
                 report=report,
-                received_at=inp.received_at,
+                received_at=self._received_at,
                 stage=Stage.RECEIVED.value,
                 priority=self.s.priority.value,
                 category=self.s.category,
@@ -209,7 +213,7 @@ class CaseWorkflow:
             summary="Case opened in the case store",
             **_DB,
         )
-        self.s.timeline.append(TimelineEntry(at=inp.received_at, event="received", actor="intake"))
+        self.s.timeline.append(TimelineEntry(at=self._received_at, event="received", actor="intake"))
         self._upsert_attributes()
         sent = await self._notify("receipt", "reporter", "receipt", to=report.reporter.email)
         if sent.sent:
@@ -218,7 +222,7 @@ class CaseWorkflow:
 
         screening: Screening = await workflow.execute_local_activity(
             screen_report,
-            ScreenRequest(report=report, received_at=inp.received_at),
+            ScreenRequest(report=report, received_at=self._received_at),
             retry_policy=_DB_RETRY,
             summary="Screened: triage and right agency",
             **_DB,
@@ -1132,7 +1136,7 @@ class CaseWorkflow:
             sa.PRIORITY.value_set(s.priority.value),
             sa.OVERDUE.value_set(self._overdue()),
             sa.ENHANCED_RIGHTS.value_set(s.enhanced_rights),
-            sa.REPORTED_AT.value_set(self._inp.received_at),
+            sa.REPORTED_AT.value_set(self._received_at),
         ]
         if s.crime_reference:
             updates.append(sa.CRIME_REFERENCE.value_set(s.crime_reference))

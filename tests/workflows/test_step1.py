@@ -10,6 +10,7 @@ from domain.case import Priority, Stage
 from starter.intake import submit
 from tests.helpers import example, wait_stage, wait_view
 from tests.workflows.conftest import FAST
+from workflows.case import CaseWorkflow
 
 
 async def test_ordinary_report_is_receipted_and_waits_for_review(
@@ -17,7 +18,7 @@ async def test_ordinary_report_is_receipted_and_waits_for_review(
 ):
     report = example("ordinary")
     submitted = await submit(client, report, task_queue=case_worker, timings=FAST)
-    handle = client.get_workflow_handle(submitted.workflow_id)
+    handle = client.get_workflow_handle_for(CaseWorkflow.run, submitted.workflow_id)
     view = await wait_stage(handle, Stage.AWAITING_REVIEW)
 
     mail = await mail_sink.await_for(lambda m: submitted.receipt_code in m["Subject"], timeout=10)
@@ -55,7 +56,7 @@ async def test_same_submission_twice_is_one_case_and_one_receipt(
     second = await submit(client, report, task_queue=case_worker, timings=FAST)
     assert (second.receipt_code, second.duplicate) == (first.receipt_code, True)
     assert first.duplicate is False
-    await wait_stage(client.get_workflow_handle(first.workflow_id), Stage.AWAITING_REVIEW)
+    await wait_stage(client.get_workflow_handle_for(CaseWorkflow.run, first.workflow_id), Stage.AWAITING_REVIEW)
     sent = await db_pool.fetchval(
         "SELECT count(*) FROM notifications WHERE workflow_id = $1 AND purpose = 'receipt'",
         first.workflow_id,
@@ -71,7 +72,7 @@ async def test_emergency_alerts_control_room_and_waits_for_ack(
     from workflows.case import CaseWorkflow
 
     submitted = await submit(client, example("emergency"), task_queue=case_worker, timings=FAST)
-    handle = client.get_workflow_handle(submitted.workflow_id)
+    handle = client.get_workflow_handle_for(CaseWorkflow.run, submitted.workflow_id)
     view = await wait_stage(handle, Stage.EMERGENCY)
     assert view.priority == Priority.EMERGENCY
     alert = await mail_sink.await_for(
@@ -121,7 +122,7 @@ async def test_wrong_agency_is_redirected_and_reporter_told(
     client, case_worker, mail_sink, db_pool, name, agency_words
 ):
     submitted = await submit(client, example(name), task_queue=case_worker, timings=FAST)
-    handle = client.get_workflow_handle(submitted.workflow_id)
+    handle = client.get_workflow_handle_for(CaseWorkflow.run, submitted.workflow_id)
     view = await handle.result()
     assert view.stage == Stage.REDIRECTED
     assert agency_words in (view.redirected_to or "")
@@ -147,7 +148,7 @@ async def test_undecidable_area_goes_to_review_flagged_never_redirected(client, 
         client, example("undecidable-area"), task_queue=case_worker, timings=FAST
     )
     view = await wait_stage(
-        client.get_workflow_handle(submitted.workflow_id), Stage.AWAITING_REVIEW
+        client.get_workflow_handle_for(CaseWorkflow.run, submitted.workflow_id), Stage.AWAITING_REVIEW
     )
     assert "manual_area_check" in view.flags
     assert view.redirected_to is None

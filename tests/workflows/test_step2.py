@@ -27,7 +27,7 @@ CRN = re.compile(r"^35/\d{5}/\d{2}$")
 
 async def _case_in_review(client, task_queue, name="ordinary"):
     submitted = await submit(client, example(name), task_queue=task_queue, timings=FAST)
-    handle = client.get_workflow_handle(submitted.workflow_id)
+    handle = client.get_workflow_handle_for(CaseWorkflow.run, submitted.workflow_id)
     await wait_stage(handle, Stage.AWAITING_REVIEW)
     return submitted, handle
 

@@ -31,7 +31,7 @@ async def _case_with_imu(client, task_queue, *, timings=FAST, name="ordinary", *
     submitted = await submit(
         client, example(name, **overrides), task_queue=task_queue, timings=timings
     )
-    handle = client.get_workflow_handle(submitted.workflow_id)
+    handle = client.get_workflow_handle_for(CaseWorkflow.run, submitted.workflow_id)
     await wait_stage(handle, Stage.AWAITING_REVIEW)
     await handle.execute_update(
         CaseWorkflow.record_crime, RecordCrime(actor="handler-1", category="burglary")
@@ -171,12 +171,12 @@ class TeamSystem:
 
 
 @pytest.fixture
-async def team_worker(time_env, db_pool, settings, task_queue):
+async def team_worker(client, db_pool, settings, task_queue):
     """A worker whose settings point lpt-cambridge at a TeamSystem given by the test."""
 
     async def start(url: str) -> AsyncIterator[str]:
         configured = settings.model_copy(update={"team_webhooks": {"lpt-cambridge": url}})
-        return build_worker(time_env.client, db_pool, configured, task_queue=task_queue)
+        return build_worker(client, db_pool, configured, task_queue=task_queue)
 
     return start
 
@@ -279,7 +279,7 @@ async def test_hundreds_of_update_cycles_stay_bounded_across_continue_as_new(
     assert view.investigation_reference == before.investigation_reference
     assert view.tasks["scene"] == before.tasks["scene"]
     assert view.stage == Stage.INVESTIGATING
-    history = await client.get_workflow_handle(submitted.workflow_id).fetch_history()
+    history = await client.get_workflow_handle_for(CaseWorkflow.run, submitted.workflow_id).fetch_history()
     assert len(history.events) < 2_500
     sent = await db_pool.fetchval(
         "SELECT count(*) FROM notifications WHERE workflow_id = $1 AND purpose LIKE 'victim-update-%'",
