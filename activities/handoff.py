@@ -33,8 +33,9 @@ class TeamHandoff:
         async with self._pool.acquire() as conn:
             delivered = await conn.fetchval(
                 """INSERT INTO team_queue (workflow_id, team, attempt_key, investigation_reference,
-                       crime_reference, category, priority)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7)
+                       crime_reference, category, priority, acknowledged_by, acknowledged_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+                           CASE WHEN $8::text IS NULL THEN NULL ELSE now() END)
                    ON CONFLICT (workflow_id, attempt_key)
                    DO UPDATE SET team = EXCLUDED.team
                    RETURNING delivered_at""",
@@ -45,6 +46,7 @@ class TeamHandoff:
                 handoff.crime_reference,
                 handoff.category,
                 handoff.priority,
+                handoff.acknowledged_by,
             )
         if delivered is not None:
             return "already delivered"

@@ -120,6 +120,7 @@ class Handoff(Effect):
     crime_reference: str | None
     category: str
     priority: str
+    acknowledged_by: str | None = None  # an officer took it before the hand-off landed
 
 
 class ScreenRequest(Effect):

@@ -24,7 +24,10 @@ def example(name: str, **overrides: Any) -> Report:
     data["submission_id"] = f"test-{uuid.uuid4()}"
     for key, value in overrides.items():
         section, _, field = key.partition("__")
-        data[section][field] = value
+        if field:
+            data[section][field] = value
+        else:
+            data[section] = value
     return Report.model_validate_json(json.dumps(data))
 
 

@@ -97,7 +97,9 @@ _HANDOFF_RETRY = RetryPolicy(
     non_retryable_error_types=["UnknownTeam", "TeamSystemRefused"],
 )
 _HISTORY_LIMIT = 2_000
-_RECEIPT_GRACE = timedelta(minutes=5)  # events; continue as new past this (or when Temporal suggests it)
+_RECEIPT_GRACE = timedelta(
+    minutes=5
+)  # events; continue as new past this (or when Temporal suggests it)
 
 # Deadlines the reporter, not the force, has to meet: missing them is not "overdue".
 _REPORTER_OWES = ("details_reply",)
@@ -213,7 +215,9 @@ class CaseWorkflow:
             summary="Case opened in the case store",
             **_DB,
         )
-        self.s.timeline.append(TimelineEntry(at=self._received_at, event="received", actor="intake"))
+        self.s.timeline.append(
+            TimelineEntry(at=self._received_at, event="received", actor="intake")
+        )
         self._upsert_attributes()
         sent = await self._notify("receipt", "reporter", "receipt", to=report.reporter.email)
         if sent.sent:
@@ -309,18 +313,32 @@ class CaseWorkflow:
             times.append(self.s.next_update_at)
         return min(times) if times else None
 
+    def _has_stage_work(self) -> bool:
+        s = self.s
+        return (
+            (s.stage == Stage.WITH_IMU and s.assessment is None)
+            or (s.handoff_pending and s.team is not None and not s.stage.is_closed)
+            or (bool(s.tasks) and s.intelligence is None)
+        )
+
     async def _wait_for_change_or_time(self) -> None:
+        if self._has_stage_work() or self._inbox:
+            return
         seen = self._changes
+
+        def woken() -> bool:
+            return self._changes != seen or bool(self._inbox) or self._has_stage_work()
+
         when = self._next_time()
         if when is None:
-            await workflow.wait_condition(lambda: self._changes != seen or bool(self._inbox))
+            await workflow.wait_condition(woken)
             return
         delay = when - workflow.now()
         if delay <= timedelta(0):
             return
         try:
             await workflow.wait_condition(
-                lambda: self._changes != seen or bool(self._inbox),
+                woken,
                 timeout=delay,
                 timeout_summary=workflow.get_current_details() or "next deadline",
             )
@@ -789,7 +807,7 @@ class CaseWorkflow:
                 {"summary": assessment.summary},
                 fields={"assessment": self.s.assessment},
             )
-        if self.s.handoff_pending and self.s.team and self.s.stage == Stage.ALLOCATED:
+        if self.s.handoff_pending and self.s.team and not self.s.stage.is_closed:
             self.s.handoff_pending = False
             await self._hand_off(self.s.team)
         if self.s.tasks and self.s.intelligence is None:
@@ -808,6 +826,7 @@ class CaseWorkflow:
                     crime_reference=self.s.crime_reference,
                     category=self.s.category,
                     priority=self.s.priority.value,
+                    acknowledged_by=self.s.officer,
                 ),
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=_HANDOFF_RETRY,
@@ -824,6 +843,15 @@ class CaseWorkflow:
             return
         if "handoff_failed" in self.s.flags:
             self.s.flags.remove("handoff_failed")
+        if self.s.officer is not None:
+            # Acknowledged while the hand-off was still on its way: say so on the queue too.
+            await workflow.execute_local_activity_method(
+                TeamHandoff.mark_acknowledged,
+                (self._id, f"handoff-{self.s.handoffs}", self.s.officer),
+                retry_policy=_DB_RETRY,
+                summary=f"Acknowledged by {self.s.officer}",
+                **_DB,
+            )
         await self._notify(
             f"team-handoff-{self.s.handoffs}",
             "team",

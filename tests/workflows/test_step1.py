@@ -56,7 +56,9 @@ async def test_same_submission_twice_is_one_case_and_one_receipt(
     second = await submit(client, report, task_queue=case_worker, timings=FAST)
     assert (second.receipt_code, second.duplicate) == (first.receipt_code, True)
     assert first.duplicate is False
-    await wait_stage(client.get_workflow_handle_for(CaseWorkflow.run, first.workflow_id), Stage.AWAITING_REVIEW)
+    await wait_stage(
+        client.get_workflow_handle_for(CaseWorkflow.run, first.workflow_id), Stage.AWAITING_REVIEW
+    )
     sent = await db_pool.fetchval(
         "SELECT count(*) FROM notifications WHERE workflow_id = $1 AND purpose = 'receipt'",
         first.workflow_id,
@@ -148,7 +150,8 @@ async def test_undecidable_area_goes_to_review_flagged_never_redirected(client, 
         client, example("undecidable-area"), task_queue=case_worker, timings=FAST
     )
     view = await wait_stage(
-        client.get_workflow_handle_for(CaseWorkflow.run, submitted.workflow_id), Stage.AWAITING_REVIEW
+        client.get_workflow_handle_for(CaseWorkflow.run, submitted.workflow_id),
+        Stage.AWAITING_REVIEW,
     )
     assert "manual_area_check" in view.flags
     assert view.redirected_to is None
