@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from datetime import timedelta
 
 import asyncpg
-from activities.intel import IntelligenceSearch
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.handoff import TeamHandoff
+from activities.intel import IntelligenceSearch
 from activities.mail import Mailer
 from activities.rules import (
     assess_report,
@@ -96,11 +97,22 @@ def main() -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = get_settings()
+    code = 0
     try:
         asyncio.run(run(settings))
     except (OSError, asyncpg.PostgresError, RuntimeError) as err:
-        print(f"whn-worker: cannot start: {err}", file=sys.stderr)
-        raise SystemExit(1) from None
+        print(f"whn-worker: cannot start: {str(err).splitlines()[0]}", file=sys.stderr)
+        code = 1
+    except SystemExit as done:
+        if done.code not in (None, 0):
+            print(f"whn-worker: {done.code}", file=sys.stderr)
+            code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter finalisation: the Temporal runtime's threads can crash it (see
+    # starter.cli.main_of), which would turn a clean drain into a failed exit.
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -213,7 +213,9 @@ def _own_match(query: IntelQuery, row: asyncpg.Record) -> IntelMatch:
     far: float | None = None
     if query.has_location and row["latitude"] is not None and row["longitude"] is not None:
         assert query.latitude is not None and query.longitude is not None
-        far = round(distance_m(query.latitude, query.longitude, row["latitude"], row["longitude"]), 1)
+        far = round(
+            distance_m(query.latitude, query.longitude, row["latitude"], row["longitude"]), 1
+        )
     return IntelMatch(
         kind="own_case",
         reference=row["reference"],
@@ -350,8 +352,20 @@ def _parse_row(fields: list[str]) -> tuple[Any, ...] | str:
     """The row's values in ``_COLUMNS`` order without content_key, or why it is bad."""
     if len(fields) != len(POLICE_UK_HEADER):
         return f"wrong column count ({len(fields)}, expected {len(POLICE_UK_HEADER)})"
-    (crime_id, month_text, reported_by, falls_within, lon_text, lat_text, location,
-     lsoa_code, lsoa_name, crime_type, outcome, context) = (f.strip() for f in fields)
+    (
+        crime_id,
+        month_text,
+        reported_by,
+        falls_within,
+        lon_text,
+        lat_text,
+        location,
+        lsoa_code,
+        lsoa_name,
+        crime_type,
+        outcome,
+        context,
+    ) = (f.strip() for f in fields)
     month = _month(month_text)
     if month is None:
         return f"bad month {month_text[:20]!r} (expected YYYY-MM)"
@@ -365,8 +379,20 @@ def _parse_row(fields: list[str]) -> tuple[Any, ...] | str:
             return f"bad latitude {lat_text[:20]!r}"
         if lon is None:
             return f"bad longitude {lon_text[:20]!r}"
-    return (crime_id or None, month, reported_by, falls_within, lon, lat, location,
-            lsoa_code, lsoa_name, crime_type, outcome, context)
+    return (
+        crime_id or None,
+        month,
+        reported_by,
+        falls_within,
+        lon,
+        lat,
+        location,
+        lsoa_code,
+        lsoa_name,
+        crime_type,
+        outcome,
+        context,
+    )
 
 
 def _month(text: str) -> date | None:
@@ -442,13 +468,40 @@ _OUTCOMES: tuple[tuple[str, int], ...] = (
     ("Status update unavailable", 1),
 )
 _PLACES: tuple[str, ...] = (
-    "High Street", "Station Road", "Church Street", "Mill Road", "London Road", "Park Lane",
-    "Victoria Road", "Queen Street", "Bridge Street", "Market Street", "New Road", "The Green",
-    "Church Lane", "School Lane", "Newmarket Road", "Hills Road", "Broadway", "Lincoln Road",
-    "Cromwell Road", "St John's Road", "Manor Road", "Green Lane", "Parking Area",
-    "Supermarket", "Petrol Station", "Shopping Area", "Nightclub", "Sports/Recreation Area",
-    "Further/Higher Educational Building", "Hospital", "Police Station", "Pedestrian Subway",
-    "Conference/Exhibition Centre", "Theatre/Concert Hall",
+    "High Street",
+    "Station Road",
+    "Church Street",
+    "Mill Road",
+    "London Road",
+    "Park Lane",
+    "Victoria Road",
+    "Queen Street",
+    "Bridge Street",
+    "Market Street",
+    "New Road",
+    "The Green",
+    "Church Lane",
+    "School Lane",
+    "Newmarket Road",
+    "Hills Road",
+    "Broadway",
+    "Lincoln Road",
+    "Cromwell Road",
+    "St John's Road",
+    "Manor Road",
+    "Green Lane",
+    "Parking Area",
+    "Supermarket",
+    "Petrol Station",
+    "Shopping Area",
+    "Nightclub",
+    "Sports/Recreation Area",
+    "Further/Higher Educational Building",
+    "Hospital",
+    "Police Station",
+    "Pedestrian Subway",
+    "Conference/Exhibition Centre",
+    "Theatre/Concert Hall",
 )
 _KM_PER_DEGREE = 111.2
 

@@ -14,7 +14,7 @@ from temporalio import activity
 from domain.agency import right_agency
 from domain.assessment import Assessment, assess
 from domain.calendar import add_working_days
-from domain.effects import ImuOutcomeRequest, RouteRequest, ScreenRequest, WorkingDays
+from domain.effects import ImuOutcome, ImuOutcomeRequest, RouteRequest, ScreenRequest, WorkingDays
 from domain.outcomes import imu_close_outcome, outcome_name
 from domain.report import Report
 from domain.routing import route_team
@@ -56,10 +56,10 @@ async def route_case(request: RouteRequest) -> str:
 
 
 @activity.defn
-async def imu_outcome(request: ImuOutcomeRequest) -> tuple[int, str]:
+async def imu_outcome(request: ImuOutcomeRequest) -> ImuOutcome:
     """The Home Office outcome type for an IMU closure reason, and its name."""
     number = imu_close_outcome(request.reason, request.suspect_identified)
-    return number, outcome_name(number)
+    return ImuOutcome(outcome=number, name=outcome_name(number))
 
 
 @activity.defn

@@ -110,6 +110,11 @@ class ImuOutcomeRequest(Effect):
     suspect_identified: bool
 
 
+class ImuOutcome(Effect):
+    outcome: int
+    name: str
+
+
 class Handoff(Effect):
     """A case put on a team's work queue (and its webhook, if the team has one)."""
 

@@ -25,7 +25,7 @@ from domain.case import (
     Stage,
 )
 from starter import admin
-from starter.cli import client_for, emit, run
+from starter.cli import client_for, emit, main_of, run
 from starter.errors import RejectedError
 from whn.settings import Settings, get_settings
 
@@ -296,7 +296,7 @@ def close(
 
 
 def main() -> None:
-    app()
+    main_of(app)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -41,3 +42,20 @@ def emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
         sys.stdout.write(json.dumps(payload, default=str) + "\n")
     else:
         typer.echo(text)
+
+
+def main_of(app: typer.Typer) -> None:
+    """Run a CLI and leave with its exit code without interpreter finalisation.
+
+    The Temporal client's native runtime keeps threads that can crash the interpreter
+    while it finalises (SIGABRT in ``PyGILState_Release``), turning a finished command's
+    exit 0 into 134. Everything is flushed first; there is nothing else to clean up.
+    """
+    code: int = 0
+    try:
+        app()
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from starter import intake
-from starter.cli import client_for, emit, run
+from starter.cli import client_for, emit, main_of, run
 from starter.errors import RejectedError
 from whn.settings import Settings
 
@@ -69,7 +69,7 @@ def schema() -> None:
 
 
 def main() -> None:
-    app()
+    main_of(app)
 
 
 if __name__ == "__main__":

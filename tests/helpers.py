@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +57,18 @@ async def wait_stage(
     handle: WorkflowHandle[Any, Any], stage: Stage, timeout: float = 20
 ) -> CaseView:
     return await wait_view(handle, lambda v: v.stage == stage, timeout=timeout)
+
+
+async def skip_time(time_env: Any, duration: timedelta) -> None:
+    """Move the time-skipping server's clock, allowing time for the work it sets off.
+
+    ``WorkflowEnvironment.sleep`` uses the client's default RPC deadline, which a loaded
+    machine can outlast while the skipped-over timers run their activities.
+    """
+    from temporalio.api.testservice.v1 import SleepRequest
+
+    request = SleepRequest()
+    request.duration.FromTimedelta(duration)
+    await time_env.client.test_service.unlock_time_skipping_with_sleep(
+        request, timeout=timedelta(minutes=3)
+    )

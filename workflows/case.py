@@ -14,15 +14,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     import email_validator  # noqa: F401  (pydantic's EmailStr loads it lazily: load it here)
-    from activities.intel import IntelligenceSearch
-    from domain.intel import IntelQuery, IntelSummary
 
     from activities.handoff import TeamHandoff
+    from activities.intel import IntelligenceSearch
     from activities.mail import Mailer
     from activities.rules import (
         assess_report,
@@ -61,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
     )
     from domain.effects import (
+        Audience,
         Authorise,
         CaseChange,
         ControlRoomAlert,
@@ -75,12 +75,13 @@ with workflow.unsafe.imports_passed_through():
         ScreenRequest,
         WorkingDays,
     )
+    from domain.intel import IntelQuery, IntelSummary
     from domain.screening import Screening
     from workflows import attributes as sa
 
 # Short database writes run as local activities: one round trip fewer per step. They
 # retry until PostgreSQL is back; a case never gives up on its own records.
-_DB = {"start_to_close_timeout": timedelta(seconds=10)}
+_DB_TIMEOUT = timedelta(seconds=10)
 _DB_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10)
 )
@@ -213,7 +214,7 @@ class CaseWorkflow:
             ),
             retry_policy=_DB_RETRY,
             summary="Case opened in the case store",
-            **_DB,
+            start_to_close_timeout=_DB_TIMEOUT,
         )
         self.s.timeline.append(
             TimelineEntry(at=self._received_at, event="received", actor="intake")
@@ -229,7 +230,7 @@ class CaseWorkflow:
             ScreenRequest(report=report, received_at=self._received_at),
             retry_policy=_DB_RETRY,
             summary="Screened: triage and right agency",
-            **_DB,
+            start_to_close_timeout=_DB_TIMEOUT,
         )
         t = screening.triage
         self.s.priority = t.priority
@@ -283,7 +284,7 @@ class CaseWorkflow:
             ),
             retry_policy=_DB_RETRY,
             summary=f"Control room alert {attempt} recorded",
-            **_DB,
+            start_to_close_timeout=_DB_TIMEOUT,
         )
         await self._notify(
             f"control-room-alert-{attempt}",
@@ -504,7 +505,7 @@ class CaseWorkflow:
                 IssueReference(workflow_id=self._id, kind="crime", year=now.year),
                 retry_policy=_DB_RETRY,
                 summary="Crime reference issued",
-                **_DB,
+                start_to_close_timeout=_DB_TIMEOUT,
             )
             self.s.crime_reference = crn
             self.s.category = action.category
@@ -607,21 +608,21 @@ class CaseWorkflow:
             identified = bool(
                 suspect and (suspect.named or suspect.name or suspect.vehicle_registration)
             )
-            outcome, name = await workflow.execute_local_activity(
+            decided = await workflow.execute_local_activity(
                 imu_outcome,
                 ImuOutcomeRequest(reason=action.reason, suspect_identified=identified),
                 retry_policy=_DB_RETRY,
                 summary=f"Outcome for IMU closure: {action.reason}",
-                result_type=tuple[int, str],
-                **_DB,
+                start_to_close_timeout=_DB_TIMEOUT,
             )
+            outcome, name = decided.outcome, decided.name
             days = 1 if self.s.enhanced_rights else 5
             due: datetime = await workflow.execute_local_activity(
                 working_days_after,
                 WorkingDays(start=now, days=days),
                 retry_policy=_DB_RETRY,
                 summary=f"Right 6 due in {days} working day(s)",
-                **_DB,
+                start_to_close_timeout=_DB_TIMEOUT,
             )
             self._deadline("right6_decision_explained", due)
             self.s.outcome = outcome
@@ -659,7 +660,7 @@ class CaseWorkflow:
                 IssueReference(workflow_id=self._id, kind="investigation", year=now.year),
                 retry_policy=_DB_RETRY,
                 summary="Investigation reference issued",
-                **_DB,
+                start_to_close_timeout=_DB_TIMEOUT,
             )
             self.s.investigation_reference = ref
             report = self._inp.report
@@ -675,7 +676,7 @@ class CaseWorkflow:
                 ),
                 retry_policy=_DB_RETRY,
                 summary="Team chosen by the routing table",
-                **_DB,
+                start_to_close_timeout=_DB_TIMEOUT,
             )
             self.s.tasks = {step: None for step in INVESTIGATION_STEPS}
             await self._record(
@@ -724,7 +725,7 @@ class CaseWorkflow:
                 (self._id, f"handoff-{self.s.handoffs}", action.officer),
                 retry_policy=_DB_RETRY,
                 summary=f"Acknowledged by {action.officer}",
-                **_DB,
+                start_to_close_timeout=_DB_TIMEOUT,
             )
             await self._set_stage(
                 Stage.INVESTIGATING,
@@ -756,7 +757,11 @@ class CaseWorkflow:
     async def close(self, action: CloseCase) -> ActionResult:
         async with self._acting("close", action):
             name = await workflow.execute_local_activity(
-                name_outcome, action.outcome, retry_policy=_DB_RETRY, summary="Outcome named", **_DB
+                name_outcome,
+                action.outcome,
+                retry_policy=_DB_RETRY,
+                summary="Outcome named",
+                start_to_close_timeout=_DB_TIMEOUT,
             )
             self.s.outcome = action.outcome
             await self._notify(
@@ -798,7 +803,7 @@ class CaseWorkflow:
                 self._inp.report,
                 retry_policy=_DB_RETRY,
                 summary="IMU decision support: solvability and vulnerability",
-                **_DB,
+                start_to_close_timeout=_DB_TIMEOUT,
             )
             self.s.assessment = assessment.model_dump(mode="json")
             await self._record(
@@ -850,7 +855,7 @@ class CaseWorkflow:
                 (self._id, f"handoff-{self.s.handoffs}", self.s.officer),
                 retry_policy=_DB_RETRY,
                 summary=f"Acknowledged by {self.s.officer}",
-                **_DB,
+                start_to_close_timeout=_DB_TIMEOUT,
             )
         await self._notify(
             f"team-handoff-{self.s.handoffs}",
@@ -968,7 +973,7 @@ class CaseWorkflow:
             WorkingDays(start=workflow.now(), days=2),
             retry_policy=_DB_RETRY,
             summary="Victim support referral due date",
-            **_DB,
+            start_to_close_timeout=_DB_TIMEOUT,
         )
         self._deadline("victim_support_referral", due)
         await workflow.execute_local_activity_method(
@@ -978,7 +983,7 @@ class CaseWorkflow:
             ),
             retry_policy=_DB_RETRY,
             summary="Victim support referral recorded",
-            **_DB,
+            start_to_close_timeout=_DB_TIMEOUT,
         )
         sent = await self._notify(
             "victim-support-referral",
@@ -1005,7 +1010,7 @@ class CaseWorkflow:
             Referral(workflow_id=self._id, kind="redirect", agency=agency_name),
             retry_policy=_DB_RETRY,
             summary=f"Referral to {agency_name} recorded",
-            **_DB,
+            start_to_close_timeout=_DB_TIMEOUT,
         )
         context = {"agency_name": agency_name, "reason": reason, "agency_contact": contact}
         told, _ = await asyncio.gather(
@@ -1082,7 +1087,7 @@ class CaseWorkflow:
     async def _notify(
         self,
         purpose: str,
-        audience: str,
+        audience: Audience,
         letter: str,
         *,
         to: str | None = None,
@@ -1103,7 +1108,7 @@ class CaseWorkflow:
             Notify(
                 workflow_id=self._id,
                 purpose=purpose,
-                audience=audience,  # type: ignore[arg-type]
+                audience=audience,
                 to=to,
                 letter=letter,
                 context=context,
@@ -1139,7 +1144,7 @@ class CaseWorkflow:
             ),
             retry_policy=_DB_RETRY,
             summary=f"Recorded: {event.replace('_', ' ')}",
-            **_DB,
+            start_to_close_timeout=_DB_TIMEOUT,
         )
 
     async def _set_stage(
@@ -1157,7 +1162,7 @@ class CaseWorkflow:
 
     def _upsert_attributes(self) -> None:
         s = self.s
-        updates = [
+        updates: list[SearchAttributeUpdate[Any]] = [
             sa.CASE_STAGE.value_set(s.stage.value),
             sa.RECEIPT_CODE.value_set(self._inp.receipt_code),
             sa.CRIME_CATEGORY.value_set(s.category),
@@ -1194,7 +1199,7 @@ class _Acting:
                 Authorise(workflow_id=case._id, actor=self._who.actor, action=self._action),
                 retry_policy=_DB_RETRY,
                 summary=f"Authorised {self._action} for {self._who.actor}",
-                **_DB,
+                start_to_close_timeout=_DB_TIMEOUT,
             )
         except ActivityError as err:
             case._lock.release()

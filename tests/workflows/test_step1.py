@@ -8,7 +8,7 @@ import pytest
 
 from domain.case import Priority, Stage
 from starter.intake import submit
-from tests.helpers import example, wait_stage, wait_view
+from tests.helpers import example, skip_time, wait_stage, wait_view
 from tests.workflows.conftest import FAST
 from workflows.case import CaseWorkflow
 
@@ -83,7 +83,7 @@ async def test_emergency_alerts_control_room_and_waits_for_ack(
     assert alert["To"] == "control-room@cambs.police.example"
 
     # Nobody confirms within the deadline: re-alert, escalate to a supervisor, keep waiting.
-    await time_env.sleep(FAST.emergency_ack_deadline + timedelta(seconds=5))
+    await skip_time(time_env, FAST.emergency_ack_deadline + timedelta(seconds=5))
     view = await wait_view(handle, lambda v: any(e.event == "escalated" for e in v.timeline))
     assert view.stage == Stage.EMERGENCY
     await mail_sink.await_for(

@@ -18,7 +18,7 @@ from domain.case import (
     Stage,
 )
 from starter.intake import submit
-from tests.helpers import example, wait_stage, wait_view
+from tests.helpers import example, skip_time, wait_stage, wait_view
 from tests.workflows.conftest import FAST
 from workflows.case import CaseWorkflow
 
@@ -62,7 +62,7 @@ async def test_reply_before_reminder(client, case_worker, mail_sink, db_pool):
 async def test_reminder_then_reply(client, case_worker, mail_sink, time_env):
     submitted, handle = await _case_in_review(client, case_worker)
     await _ask(handle)
-    await time_env.sleep(FAST.details_reminder + timedelta(minutes=1))
+    await skip_time(time_env, FAST.details_reminder + timedelta(minutes=1))
     reminder = await mail_sink.await_for(
         lambda m: m["Subject"].startswith("Reminder") and submitted.receipt_code in m["Subject"]
     )
@@ -77,7 +77,7 @@ async def test_reminder_then_reply(client, case_worker, mail_sink, time_env):
 async def test_expiry_returns_case_to_review_flagged(client, case_worker, mail_sink, time_env):
     submitted, handle = await _case_in_review(client, case_worker)
     await _ask(handle)
-    await time_env.sleep(FAST.details_expiry + timedelta(minutes=1))
+    await skip_time(time_env, FAST.details_expiry + timedelta(minutes=1))
     view = await wait_stage(handle, Stage.AWAITING_REVIEW)
     assert "details_not_received" in view.flags
     assert next(d for d in view.deadlines if d.name == "details_reply_1").met is False
@@ -175,10 +175,10 @@ async def test_overdue_review_marks_case_and_tells_supervisor_once(
     client, case_worker, mail_sink, time_env, db_pool
 ):
     submitted, handle = await _case_in_review(client, case_worker)
-    await time_env.sleep(FAST.review_deadline + timedelta(minutes=1))
+    await skip_time(time_env, FAST.review_deadline + timedelta(minutes=1))
     view = await wait_view(handle, lambda v: v.overdue)
     assert next(d for d in view.deadlines if d.name == "crime_recording_decision").met is False
-    await time_env.sleep(timedelta(hours=1))
+    await skip_time(time_env, timedelta(hours=1))
     escalations = await db_pool.fetch(
         "SELECT purpose FROM notifications WHERE workflow_id = $1 AND purpose LIKE 'escalation-crime_recording%'",
         submitted.workflow_id,

@@ -21,7 +21,7 @@ from domain.case import (
     Stage,
 )
 from starter.intake import submit
-from tests.helpers import example, wait_stage, wait_view
+from tests.helpers import example, skip_time, wait_stage, wait_view
 from tests.workflows.conftest import FAST
 from worker import build_worker
 from workflows.case import CaseWorkflow
@@ -234,7 +234,7 @@ async def test_team_system_down_until_retries_run_out(client, team_worker, task_
         _, handle = await _case_with_imu(client, task_queue)
         await handle.execute_update(CaseWorkflow.imu_investigate, ImuInvestigate(actor="imu-1"))
         for _ in range(12):
-            await time_env.sleep(timedelta(minutes=15))
+            await skip_time(time_env, timedelta(minutes=15))
         view = await wait_view(handle, lambda v: "handoff_failed" in v.flags, timeout=60)
     assert len(team.requests) == 10  # the bounded schedule
     assert view.stage == Stage.ALLOCATED
@@ -243,7 +243,7 @@ async def test_team_system_down_until_retries_run_out(client, team_worker, task_
 async def test_ack_deadline_missed_then_reallocated(client, case_worker, mail_sink, time_env):
     submitted, handle = await _case_with_imu(client, case_worker)
     await handle.execute_update(CaseWorkflow.imu_investigate, ImuInvestigate(actor="imu-1"))
-    await time_env.sleep(FAST.ack_deadline + timedelta(minutes=1))
+    await skip_time(time_env, FAST.ack_deadline + timedelta(minutes=1))
     view = await wait_view(handle, lambda v: v.overdue)
     assert next(d for d in view.deadlines if d.name == "team_acknowledgement").met is False
     await mail_sink.await_for(
@@ -273,8 +273,8 @@ async def test_hundreds_of_update_cycles_stay_bounded_across_continue_as_new(
     before = await handle.query(CaseWorkflow.view)
     cycles = 300
     for _ in range(cycles // 10):  # in steps: one long skip would outlast the RPC deadline
-        await time_env.sleep(timedelta(hours=10))
-    await time_env.sleep(timedelta(minutes=30))
+        await skip_time(time_env, timedelta(hours=10))
+    await skip_time(time_env, timedelta(minutes=30))
     view = await wait_view(handle, lambda v: v.victim_updates >= cycles, timeout=240)
     assert view.runs >= 2, "expected at least one continue-as-new"
     assert view.crime_reference == before.crime_reference
