@@ -27,6 +27,7 @@ from activities.rules import (
 from activities.store import CaseStore
 from whn.db import create_pool
 from whn.settings import Settings, get_settings
+from whn.telemetry import runtime_for, setup_tracing, shutdown_tracing
 from whn.temporal import connect_client, missing_search_attributes
 from workflows.case import CaseWorkflow
 
@@ -70,7 +71,8 @@ def build_worker(
 
 async def run(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then let in-flight activities finish."""
-    client = await connect_client(settings)
+    setup_tracing(settings, service_name="whn-worker")
+    client = await connect_client(settings, runtime=runtime_for(settings))
     missing = await missing_search_attributes(client, settings.temporal_namespace)
     if missing:
         raise SystemExit(
@@ -89,6 +91,7 @@ async def run(settings: Settings) -> None:
         await stop.wait()
         log.info("shutting down: draining in-flight work")
     await pool.close()
+    shutdown_tracing()
     log.info("worker stopped")
 
 

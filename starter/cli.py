@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -14,12 +15,14 @@ from temporalio.client import Client
 
 from starter.errors import UnavailableError, WhnError
 from whn.settings import Settings, get_settings
+from whn.telemetry import setup_tracing, shutdown_tracing
 from whn.temporal import connect_client
 
 T = TypeVar("T")
 
 
 async def client_for(settings: Settings) -> Client:
+    setup_tracing(settings, service_name=Path(sys.argv[0]).name or "whn-cli")
     try:
         return await asyncio.wait_for(connect_client(settings), timeout=10)
     except (RuntimeError, OSError, TimeoutError) as err:
@@ -56,6 +59,7 @@ def main_of(app: typer.Typer) -> None:
         app()
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    shutdown_tracing()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

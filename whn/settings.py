@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.case import Timings
@@ -44,8 +45,23 @@ class Settings(BaseSettings):
 
     staff_id: str | None = Field(default=None)
     team_webhooks: dict[str, str] = Field(default_factory=dict)
+    otel_exporter: Literal["none", "console", "otlp"] = "none"
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
     max_cached_workflows: int = 2_000
     db_pool_size: int = 20
+
+    # Payload encryption (whn.codec). Keys: "k2:BASE64,k1:BASE64" (the first encrypts)
+    # and/or a key file; with neither, payloads are plaintext and a warning is logged,
+    # unless codec_required, when every client refuses to start.
+    codec_keys: SecretStr | None = None
+    codec_key_file: Path | None = None
+    codec_required: bool = False
+    # The codec server for the Temporal UI (whn-codec-server; whn-dev runs one).
+    codec_host: str = "127.0.0.1"
+    codec_port: int = 8081
+    codec_token: SecretStr | None = None
+    codec_origins: str | None = None  # comma-separated; default: the origin of ui_url
 
     def timings(self) -> Timings:
         return Timings(

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+from functools import lru_cache
+from pathlib import Path
+
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
-from whn.settings import Settings
+from whn.codec import CodecKeyError, EncryptionCodec, Keyring
+from whn.settings import Settings, get_settings
 from workflows.attributes import SEARCH_ATTRIBUTES
+
+log = logging.getLogger(__name__)
 
 _CLI_TYPE = {
     "KEYWORD": "Keyword",
@@ -28,9 +36,50 @@ def search_attribute_cli_args() -> list[str]:
     return args
 
 
-def data_converter() -> DataConverter:
-    """The project's data converter, used by worker, starter, admin, replayer and tests."""
-    return pydantic_data_converter
+def keyring(settings: Settings) -> Keyring | None:
+    """The payload keys ``settings`` configure (``codec_keys`` first, then the key file)."""
+    keys = settings.codec_keys.get_secret_value() if settings.codec_keys else None
+    return _keyring(keys, settings.codec_key_file)
+
+
+def _keyring(keys: str | None, key_file: Path | None) -> Keyring | None:
+    return Keyring.combine(
+        Keyring.parse(keys) if keys and keys.strip() else None,
+        Keyring.from_file(key_file) if key_file else None,
+    )
+
+
+def data_converter(settings: Settings | None = None) -> DataConverter:
+    """The project's data converter, used by worker, starter, admin, replayer and tests.
+
+    Pydantic JSON payloads, encrypted by ``whn.codec`` when keys are configured (failure
+    messages and stack traces too). Without keys payloads stay plaintext and a warning
+    is logged once, unless ``codec_required`` is set, when this raises CodecKeyError.
+    """
+    s = settings or get_settings()
+    keys = s.codec_keys.get_secret_value() if s.codec_keys else None
+    return _converter(keys, s.codec_key_file, s.codec_required)
+
+
+@lru_cache(maxsize=8)
+def _converter(keys: str | None, key_file: Path | None, required: bool) -> DataConverter:
+    ring = _keyring(keys, key_file)
+    if ring is None:
+        if required:
+            raise CodecKeyError(
+                "payload encryption is required (WHN_CODEC_REQUIRED) but no key is configured:"
+                " set WHN_CODEC_KEYS or WHN_CODEC_KEY_FILE"
+            )
+        log.warning(
+            "no payload encryption key configured (WHN_CODEC_KEYS / WHN_CODEC_KEY_FILE):"
+            " workflow payloads, including reporters' personal data, are stored in plaintext"
+        )
+        return pydantic_data_converter
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(ring),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 async def connect_client(settings: Settings) -> Client:
@@ -38,7 +87,7 @@ async def connect_client(settings: Settings) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=data_converter(),
+        data_converter=data_converter(settings),
     )
 
 
