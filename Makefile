@@ -22,6 +22,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy domain workflows
 
+screenshots: $(STAMP)
+	$(BIN)/python scripts/screenshots.py
+
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 

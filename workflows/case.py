@@ -299,19 +299,26 @@ class CaseWorkflow:
 
     # --- the main wait -------------------------------------------------------------------
 
-    def _next_time(self) -> datetime | None:
-        times: list[datetime] = [
-            d.due_at for d in self.s.deadlines if d.met_at is None and not d.missed
+    def _next_time(self) -> tuple[datetime, str] | None:
+        """The next moment something falls due, and what it is (for the UI's timer summary)."""
+        times: list[tuple[datetime, str]] = [
+            (d.due_at, f"Deadline: {d.name.replace('_', ' ')}")
+            for d in self.s.deadlines
+            if d.met_at is None and not d.missed
         ]
         if self.s.stage == Stage.EMERGENCY and self.s.next_emergency_alert_at:
-            times.append(self.s.next_emergency_alert_at)
+            times.append((self.s.next_emergency_alert_at, "Re-alert the control room"))
         request = self._open_request()
         if request is not None:
             if not request.reminded:
-                times.append(request.asked_at + self._inp.timings.details_reminder)
-            times.append(request.asked_at + self._inp.timings.details_expiry)
+                times.append(
+                    (request.asked_at + self._inp.timings.details_reminder, "Remind the reporter")
+                )
+            times.append(
+                (request.asked_at + self._inp.timings.details_expiry, "Details request lapses")
+            )
         if self.s.stage == Stage.INVESTIGATING and self.s.next_update_at:
-            times.append(self.s.next_update_at)
+            times.append((self.s.next_update_at, "Victim update due"))
         return min(times) if times else None
 
     def _has_stage_work(self) -> bool:
@@ -330,10 +337,11 @@ class CaseWorkflow:
         def woken() -> bool:
             return self._changes != seen or bool(self._inbox) or self._has_stage_work()
 
-        when = self._next_time()
-        if when is None:
+        upcoming = self._next_time()
+        if upcoming is None:
             await workflow.wait_condition(woken)
             return
+        when, what = upcoming
         delay = when - workflow.now()
         if delay <= timedelta(0):
             return
@@ -341,7 +349,7 @@ class CaseWorkflow:
             await workflow.wait_condition(
                 woken,
                 timeout=delay,
-                timeout_summary=workflow.get_current_details() or "next deadline",
+                timeout_summary=f"{what} at {when:%Y-%m-%d %H:%M} UTC",
             )
         except TimeoutError:
             pass
@@ -1151,7 +1159,7 @@ class CaseWorkflow:
         self, stage: Stage, actor: str, summary: str, *, fields: dict[str, Any] | None = None
     ) -> None:
         self.s.stage = stage
-        workflow.set_current_details(f"{stage.value}: {summary}")
+        workflow.set_current_details(self._details(summary))
         self._upsert_attributes()
         await self._record(
             f"stage:{stage.value}",
@@ -1159,6 +1167,26 @@ class CaseWorkflow:
             {"summary": summary},
             fields={"stage": stage.value, "priority": self.s.priority.value, **(fields or {})},
         )
+
+    def _details(self, last: str) -> str:
+        """The case at a glance, for the Temporal UI's "current details" (no personal data)."""
+        s = self.s
+        lines = [
+            f"**{s.stage.value.replace('_', ' ').capitalize()}**: {last}",
+            f"Receipt {self._inp.receipt_code} · {s.category} · {s.priority.value}",
+        ]
+        refs = [r for r in (s.crime_reference, s.investigation_reference) if r]
+        if refs:
+            lines.append("References: " + ", ".join(refs))
+        if s.team:
+            lines.append(f"Team: {s.team}" + (f" · officer {s.officer}" if s.officer else ""))
+        pending = [d for d in s.deadlines if d.met_at is None]
+        for d in pending:
+            state = "OVERDUE since" if d.missed else "due"
+            lines.append(f"- {d.name.replace('_', ' ')}: {state} {d.due_at:%Y-%m-%d %H:%M} UTC")
+        if s.flags:
+            lines.append("Flags: " + ", ".join(s.flags))
+        return "\n".join(lines)
 
     def _upsert_attributes(self) -> None:
         s = self.s
