@@ -8,6 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
@@ -82,12 +83,16 @@ def _converter(keys: str | None, key_file: Path | None, required: bool) -> DataC
     )
 
 
-async def connect_client(settings: Settings) -> Client:
-    """Connect to Temporal with the project's data converter."""
+async def connect_client(settings: Settings, *, runtime: Runtime | None = None) -> Client:
+    """Connect to Temporal with the project's data converter and trace propagation."""
+    from whn.telemetry import tracing_interceptor
+
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
+        interceptors=[tracing_interceptor()],
+        runtime=runtime,
     )
 
 
