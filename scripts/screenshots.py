@@ -7,6 +7,8 @@ Writes ``docs/screenshots/cases-awaiting-review.png``, ``cases-all.png`` and
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import os
 import shutil
@@ -16,6 +18,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -34,10 +37,24 @@ def chromium() -> str:
     raise SystemExit("screenshots: Chromium not found (apt-get install chromium)")
 
 
-def shoot(url: str, path: Path, *, width: int = 1600, height: int = 1000) -> None:
-    """A headless Chromium screenshot of ``url`` once its scripts have run."""
+def shoot(
+    url: str, path: Path, *, width: int = 1600, height: int = 1000, settle: float = 6.0
+) -> None:
+    """Screenshot ``url`` in headless Chromium after ``settle`` seconds of real time.
+
+    Driven over the DevTools protocol rather than ``--screenshot``: the UI long-polls a
+    workflow's history, so Chromium's virtual-time budget never runs out on that page.
+    """
+    asyncio.run(_shoot(url, path, width=width, height=height, settle=settle))
+    print(f"screenshots: wrote {path.relative_to(ROOT)}")
+
+
+async def _shoot(url: str, path: Path, *, width: int, height: int, settle: float) -> None:
+    import websockets
+
+    port = free_port()
     with tempfile.TemporaryDirectory() as profile:
-        subprocess.run(
+        browser = subprocess.Popen(
             [
                 chromium(),
                 "--headless",
@@ -51,15 +68,51 @@ def shoot(url: str, path: Path, *, width: int = 1600, height: int = 1000) -> Non
                 "--hide-scrollbars",
                 f"--user-data-dir={profile}",
                 f"--window-size={width},{height}",
-                "--virtual-time-budget=20000",
-                f"--screenshot={path}",
-                url,
+                f"--remote-debugging-port={port}",
+                "about:blank",
             ],
-            check=True,
-            capture_output=True,
-            timeout=120,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-    print(f"screenshots: wrote {path.relative_to(ROOT)}")
+        try:
+            target = None
+            for _ in range(100):
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list") as r:
+                        pages = [t for t in json.load(r) if t["type"] == "page"]
+                    if pages:
+                        target = pages[0]["webSocketDebuggerUrl"]
+                        break
+                except OSError:
+                    pass
+                await asyncio.sleep(0.1)
+            if target is None:
+                raise SystemExit("screenshots: Chromium did not start")
+            async with websockets.connect(target, max_size=64 * 1024 * 1024) as ws:
+                ids = iter(range(1, 1_000_000))
+
+                async def call(method: str, **params: object) -> dict:
+                    number = next(ids)
+                    await ws.send(json.dumps({"id": number, "method": method, "params": params}))
+                    while True:
+                        reply = json.loads(await ws.recv())
+                        if reply.get("id") == number:
+                            return dict(reply.get("result", {}))
+
+                await call(
+                    "Emulation.setDeviceMetricsOverride",
+                    width=width,
+                    height=height,
+                    deviceScaleFactor=1,
+                    mobile=False,
+                )
+                await call("Page.navigate", url=url)
+                await asyncio.sleep(settle)
+                shot = await call("Page.captureScreenshot", format="png")
+                path.write_bytes(base64.b64decode(shot["data"]))
+        finally:
+            browser.terminate()
+            browser.wait(timeout=30)
 
 
 def cli(env: dict[str, str], *args: str) -> dict:
@@ -103,21 +156,26 @@ def main() -> None:
         "WHN_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{pg_port}/whn",
         "WHN_SMTP_PORT": str(smtp_port),
         "WHN_UI_URL": f"http://127.0.0.1:{ui_port}",
+        "WHN_CODEC_PORT": str(free_port()),
     }
-    dev = subprocess.Popen(
-        [str(BIN / "whn-dev"), "--ui-port", str(ui_port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    log = tmp / "whn-dev.log"
+    with log.open("w") as out:
+        dev = subprocess.Popen(
+            [str(BIN / "whn-dev"), "--ui-port", str(ui_port)], env=env, stdout=out, stderr=out
+        )
     try:
-        assert dev.stdout is not None
-        for line in dev.stdout:
-            if "whn-dev ready" in line:
+        text = ""
+        for _ in range(120):
+            text = log.read_text()
+            if "Then try" in text or dev.poll() is not None:
                 break
-        else:
-            raise SystemExit("screenshots: whn-dev did not start")
+            time.sleep(0.5)
+        if "Then try" not in text:
+            raise SystemExit(f"screenshots: whn-dev did not start:\n{text}")
+        for line in text.splitlines():
+            if line.strip().startswith("export WHN_"):
+                name, _, value = line.strip().removeprefix("export ").partition("=")
+                env[name] = value  # the stack's own settings, e.g. its payload key file
         ui = f"http://127.0.0.1:{ui_port}"
 
         review = [submit(env, "ordinary", tmp) for _ in range(3)]
@@ -192,7 +250,10 @@ def main() -> None:
             dev.wait(timeout=60)
         except subprocess.TimeoutExpired:
             dev.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if os.environ.get("WHN_KEEP_SCREENSHOT_STACK"):
+            print(f"screenshots: stack data kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
