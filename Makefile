@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench soak screenshots histories clean
+.PHONY: run test lint lint-deploy typecheck bench soak screenshots histories clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,12 +18,18 @@ run: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/pytest -q
 
-lint: $(STAMP)
+lint: $(STAMP) lint-deploy
 	$(BIN)/ruff check .
 	$(BIN)/mypy domain workflows
 
 screenshots: $(STAMP)
 	$(BIN)/python scripts/screenshots.py
+
+# docker-compose.yml against the Compose Specification schema (vendored in check-jsonschema)
+# and the Dockerfile through hadolint: both offline, no Docker engine needed.
+lint-deploy: $(STAMP)
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+	$(BIN)/hadolint Dockerfile
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

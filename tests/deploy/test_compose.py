@@ -1,0 +1,322 @@
+"""docker-compose.yml, checked offline: the Compose Specification schema, then what the
+schema cannot see (start order, pinned images, healthchecks, settings, .env.example).
+
+The schema is the Compose Specification's own JSON schema as vendored by
+check-jsonschema (``vendor.compose-spec``); ``make lint-deploy`` runs the same check.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jsonschema
+import pytest
+
+from tests.deploy.composefile import (
+    COMPOSE_FILE,
+    ROOT,
+    compose_spec_schema,
+    environment,
+    interpolate,
+    load_compose,
+    long_running,
+    read_env_file,
+    variables,
+)
+from whn.settings import Settings
+from whn.temporal import search_attribute_cli_args
+
+CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
+
+# Services built from our Dockerfile, and what the contract's configuration section names.
+OURS = ("worker", "migrate", "codec-server", "admin", "intake")
+CONTRACT_SETTINGS = {
+    "WHN_TEMPORAL_ADDRESS",
+    "WHN_TEMPORAL_NAMESPACE",
+    "WHN_TASK_QUEUE",
+    "WHN_DATABASE_URL",
+    "WHN_SMTP_HOST",
+    "WHN_SMTP_PORT",
+    "WHN_MAIL_FROM",
+    "WHN_DATA_DIR",
+}
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict[str, Any]:
+    return load_compose()
+
+
+@pytest.fixture(scope="module")
+def env_example() -> dict[str, str]:
+    return read_env_file()
+
+
+@pytest.fixture(scope="module")
+def compose(raw: dict[str, Any], env_example: dict[str, str]) -> dict[str, Any]:
+    """The file as Compose runs it with ``.env.example`` as its ``.env``."""
+    resolved: dict[str, Any] = interpolate(raw, env_example)
+    return resolved
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = compose["services"]
+    return result
+
+
+def schema_errors(document: Any) -> list[str]:
+    """Each schema error, as its most specific cause (as check-jsonschema's "best match")."""
+    validator = jsonschema.Draft202012Validator(compose_spec_schema())
+    errors = []
+    for error in validator.iter_errors(document):
+        best = jsonschema.exceptions.best_match([error])
+        errors.append(f"{'/'.join(map(str, best.absolute_path)) or '(top)'}: {best.message}")
+    return errors
+
+
+def run_check_jsonschema(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.compose-spec", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+# --- The schema ---------------------------------------------------------------------------
+
+
+def test_compose_file_matches_the_compose_specification(raw, compose):
+    assert schema_errors(raw) == []
+    assert schema_errors(compose) == []  # and after interpolation, as Compose validates it
+
+
+def test_check_jsonschema_accepts_the_compose_file():
+    result = run_check_jsonschema(COMPOSE_FILE)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok -- validation done" in result.stdout
+
+
+BROKEN = [
+    pytest.param(
+        ("\nservices:\n", "\nservics:\n"),
+        "$",
+        "'servics' does not match any of the regexes: '^x-'",
+        id="misspelt-top-level-key",
+    ),
+    pytest.param(
+        ("condition: service_completed_successfully", "condition: service_finished"),
+        "$.services.temporal.depends_on['temporal-schema'].condition",
+        "'service_finished' is not one of ['service_started', 'service_healthy',"
+        " 'service_completed_successfully']",
+        id="unknown-depends-on-condition",
+    ),
+    pytest.param(
+        ("      interval: 5s\n", "      interval: 5\n"),
+        "$.services['temporal-db'].healthcheck.interval",
+        "5 is not of type 'string'",
+        id="healthcheck-interval-not-a-duration",
+    ),
+    pytest.param(
+        ("    deploy:\n      replicas: 2\n", "    deploy:\n      replica: 2\n"),
+        "$.services.worker.deploy",
+        "'replica' does not match any of the regexes: '^x-'",
+        id="misspelt-deploy-key",
+    ),
+]
+
+
+@pytest.mark.parametrize(("edit", "where", "reason"), BROKEN)
+def test_a_broken_compose_file_is_rejected_with_the_reason(tmp_path, edit, where, reason):
+    old, new = edit
+    text = COMPOSE_FILE.read_text()
+    assert old in text, f"the edit no longer applies: {old!r}"
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(text.replace(old, new, 1))
+
+    result = run_check_jsonschema(broken)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "Schema validation errors were encountered" in output
+    assert f"{where}: {reason}" in output, output
+    # The in-process validator agrees.
+    assert any(reason in error for error in schema_errors(load_compose(broken)))
+
+
+# --- What the schema cannot see -------------------------------------------------------------
+
+
+def test_every_depends_on_target_exists_with_a_condition_it_can_meet(services):
+    for name, svc in services.items():
+        for target, how in (svc.get("depends_on") or {}).items():
+            assert target in services, f"{name} depends on missing service {target}"
+            assert target != name
+            condition = how["condition"]
+            if condition == "service_healthy":
+                assert "healthcheck" in services[target], f"{name}: {target} has no healthcheck"
+            if condition == "service_completed_successfully":
+                assert services[target].get("restart") == "no", f"{target} is not a one-shot"
+
+
+def test_start_order_has_no_cycle(services):
+    order: list[str] = []
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert name not in path, f"depends_on cycle: {' -> '.join((*path, name))}"
+        if name in order:
+            return
+        for target in services[name].get("depends_on") or {}:
+            visit(target, (*path, name))
+        order.append(name)
+
+    for name in services:
+        visit(name, ())
+    assert order.index("temporal-schema") < order.index("temporal")
+    assert order.index("search-attributes") < order.index("worker")
+    assert order.index("migrate") < order.index("worker")
+
+
+def test_one_shot_setup_services_gate_the_worker(services):
+    needs = services["worker"]["depends_on"]
+    for one_shot in ("migrate", "search-attributes"):
+        assert needs[one_shot]["condition"] == "service_completed_successfully"
+    assert services["temporal"]["depends_on"]["temporal-schema"]["condition"] == (
+        "service_completed_successfully"
+    )
+    assert "whn.migrate" in services["migrate"]["entrypoint"]
+    assert (ROOT / "whn" / "migrate.py").is_file()
+
+
+@pytest.mark.parametrize("kind", ["raw", "resolved"])
+def test_every_image_is_pinned_to_a_version(raw, compose, kind):
+    document = raw if kind == "raw" else compose
+    for name, svc in document["services"].items():
+        image = svc.get("image")
+        assert image, f"{name} has no image (a built service still needs a tag)"
+        if kind == "raw" and "${" in image:
+            continue  # checked once resolved
+        assert "@sha256:" in image or re.search(r":[^/]+$", image), f"{name}: {image} untagged"
+        tag = image.rsplit(":", 1)[1]
+        assert tag != "latest" and "latest" not in tag, f"{name}: {image}"
+        if "build" not in svc:  # third-party: an exact release, not a moving major tag
+            assert re.search(r"\d+\.\d+", tag), f"{name}: {image} is not an exact version"
+
+
+def test_every_long_running_service_has_a_healthcheck(services):
+    for name, svc in long_running(services).items():
+        check = svc.get("healthcheck")
+        assert check and check.get("test"), f"{name} has no healthcheck"
+        assert not check.get("disable")
+        assert check["test"][0] in ("CMD", "CMD-SHELL")
+
+
+def test_the_worker_runs_two_replicas_that_can_coexist(services):
+    worker = services["worker"]
+    assert worker["deploy"]["replicas"] == 2
+    assert "container_name" not in worker  # a fixed name allows only one container
+    assert "ports" not in worker  # two replicas cannot publish the same host port
+    grace = int(worker["stop_grace_period"].removesuffix("s"))
+    assert grace > 20, "the worker's graceful shutdown takes up to 20 s"
+
+
+def test_stateful_services_keep_data_in_declared_named_volumes(compose, services):
+    declared = set(compose.get("volumes") or {})
+    used = set()
+    for name, svc in services.items():
+        for volume in svc.get("volumes") or []:
+            source = volume.split(":", 1)[0]
+            if source.startswith((".", "/")):
+                assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+                assert volume.endswith(":ro"), f"{name}: bind mount {source} should be read-only"
+                continue
+            assert source in declared, f"{name} uses undeclared volume {source}"
+            used.add(source)
+    for name in ("temporal-db", "case-db"):
+        assert any(v.endswith(":/var/lib/postgresql/data") for v in services[name]["volumes"]), (
+            f"{name} keeps its data outside a named volume"
+        )
+    assert used == declared, f"declared but unused: {declared - used}"
+
+
+def test_mounted_scripts_and_dynamic_config_exist(services):
+    for name in ("temporal-schema", "temporal-namespace", "search-attributes"):
+        script = services[name]["entrypoint"][-1]
+        assert script.startswith("/deploy/")
+        assert (ROOT / "deploy" / "temporal" / script.removeprefix("/deploy/")).is_file()
+    config = environment(services["temporal"])["DYNAMIC_CONFIG_FILE_PATH"]
+    assert (ROOT / "deploy" / "temporal" / "dynamicconfig" / Path(config).name).is_file()
+
+
+def test_search_attributes_service_registers_exactly_those_of_the_code(services):
+    assert services["search-attributes"]["command"] == search_attribute_cli_args()[1::2]
+
+
+def test_our_services_get_every_setting_they_need(services):
+    for name in ("worker", "admin", "intake"):
+        env = environment(services[name])
+        assert CONTRACT_SETTINGS | {"WHN_CODEC_KEYS"} <= set(env), name
+        # Every address points at another service of this file, never at localhost.
+        hosts = {
+            "WHN_TEMPORAL_ADDRESS": env["WHN_TEMPORAL_ADDRESS"].rsplit(":", 1)[0],
+            "WHN_DATABASE_URL": urlsplit(env["WHN_DATABASE_URL"]).hostname,
+            "WHN_SMTP_HOST": env["WHN_SMTP_HOST"],
+        }
+        for setting, host in hosts.items():
+            assert host in services, f"{name}: {setting} points at {host}, not a service"
+    assert "WHN_DATABASE_URL" in environment(services["migrate"])
+    codec = environment(services["codec-server"])
+    assert {"WHN_CODEC_KEYS", "WHN_CODEC_TOKEN", "WHN_UI_URL", "WHN_CODEC_HOST"} <= set(codec)
+    assert codec["WHN_CODEC_HOST"] == "0.0.0.0"  # reachable from outside its container
+
+
+def test_every_whn_variable_is_a_setting_and_parses(services, monkeypatch):
+    fields = {f"WHN_{field.upper()}" for field in Settings.model_fields}
+    for name in OURS:
+        env = environment(services[name])
+        unknown = {key for key in env if key.startswith("WHN_")} - fields
+        assert not unknown, f"{name} sets variables no setting reads: {sorted(unknown)}"
+        for key in [k for k in os.environ if k.startswith("WHN_")]:
+            monkeypatch.delenv(key)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        Settings()  # the values parse (durations, ports, booleans)
+
+
+def test_env_example_covers_every_variable_and_only_those(raw, env_example):
+    used = {name for name, _ in variables(raw)}
+    assert used <= set(env_example), f"missing from .env.example: {sorted(used - set(env_example))}"
+    assert set(env_example) <= used, f"unused in compose: {sorted(set(env_example) - used)}"
+    required = {name for name, op in variables(raw) if op in (":?", "?")}
+    assert {"TEMPORAL_DB_PASSWORD", "CASE_DB_PASSWORD", "WHN_CODEC_KEYS"} <= required
+    for name in required:  # secrets: placeholders, never a usable value
+        assert env_example[name].startswith("CHANGE-ME"), name
+
+
+def test_the_ui_decodes_through_the_codec_server_and_the_codec_server_admits_the_ui(services):
+    ui, codec = services["temporal-ui"], services["codec-server"]
+    endpoint = urlsplit(environment(ui)["TEMPORAL_CODEC_ENDPOINT"])
+    assert endpoint.port == _published_port(codec, 8081)
+    ui_url = urlsplit(environment(codec)["WHN_UI_URL"])
+    assert ui_url.port == _published_port(ui, 8080)
+    assert environment(ui)["TEMPORAL_ADDRESS"].split(":")[0] in services
+
+
+def test_published_ports_are_bound_to_a_configurable_address(raw):
+    for name, svc in raw["services"].items():
+        for port in svc.get("ports") or []:
+            assert str(port).startswith("${BIND_ADDRESS:-127.0.0.1}:"), f"{name}: {port}"
+
+
+def _published_port(service: dict[str, Any], container_port: int) -> int:
+    for spec in service.get("ports") or []:
+        parts = str(spec).split(":")
+        if int(parts[-1]) == container_port:
+            return int(parts[-2])
+    raise AssertionError(f"port {container_port} is not published")
