@@ -27,9 +27,11 @@ from domain.case import (
 from starter import admin
 from starter.cli import client_for, emit, main_of, run
 from starter.errors import RejectedError
+from starter.staff import staff_app
 from whn.settings import Settings, get_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app.add_typer(staff_app, name="staff")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 RefArg = Annotated[
@@ -293,6 +295,19 @@ def close(
 ) -> None:
     """Close the investigation with a Home Office outcome type (1-22); the victim is told."""
     _act(ref, CloseCase, as_json, actor=_actor(actor), outcome=outcome, note=note)
+
+
+@app.command("setup-search-attributes")
+def setup_search_attributes() -> None:
+    """Register the case search attributes on the namespace (once per Temporal cluster)."""
+    from whn.temporal import register_search_attributes
+
+    async def program(settings: Settings) -> list[str]:
+        client = await client_for(settings)
+        return await register_search_attributes(client, settings.temporal_namespace)
+
+    added = run(program, prog="whn-admin")
+    typer.echo(f"registered: {', '.join(added)}" if added else "all search attributes present")
 
 
 def main() -> None:

@@ -9,10 +9,15 @@ temporary directories:
 - ``time_env``: the time-skipping test server; ``dev_server``/``dev_client``: a Temporal
   dev server with our search attributes, and a client with the project's data converter.
 - ``task_queue``: a fresh task queue per test.
+
+The whole suite runs with payload encryption: ``WHN_CODEC_KEYS`` is set below, before
+anything reads the settings, so ``data_converter()`` (time_env, dev_client, workers) and
+every CLI subprocess (which inherits the environment) encrypt with the same test keys.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,13 +29,21 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from whn import db
+from whn.codec import generate_key
 from whn.devstack.mailsink import MailSink
 from whn.devstack.postgres import EmbeddedPostgres
 from whn.devstack.temporal_server import TemporalDevServer, free_port
-from whn.settings import Settings
+from whn.settings import Settings, get_settings
 from whn.temporal import data_converter
 
 TEST_DATABASE = "whn_test"
+
+# Two keys, so rotation is always in play: test-2 encrypts, both decrypt.
+TEST_CODEC_KEYS = f"test-2:{generate_key()},test-1:{generate_key()}"
+os.environ["WHN_CODEC_KEYS"] = TEST_CODEC_KEYS
+for _name in ("WHN_CODEC_KEY_FILE", "WHN_CODEC_REQUIRED"):
+    os.environ.pop(_name, None)
+get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")
@@ -86,6 +99,7 @@ def settings(
         smtp_host=mail_sink.host,
         smtp_port=mail_sink.port,
         data_dir=tmp_path_factory.mktemp("whn"),
+        codec_keys=TEST_CODEC_KEYS,
     )
 
 

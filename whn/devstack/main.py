@@ -7,7 +7,7 @@ that dies on its own stops the rest and exits 1.
 
 Configuration is the usual ``WHN_*`` environment (``whn.settings.Settings``); the
 addresses in it are where the servers listen. ``WHN_UI_URL`` (or ``--ui-port``) sets
-the Web UI's port.
+the Web UI's port; ``WHN_CODEC_PORT`` the codec server's (see ``whn.devstack.stack``).
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from whn.settings import Settings
 log = logging.getLogger("whn.devstack")
 
 READY_LINE = "whn-dev ready"
+# Never echoed in the banner's exports: keys and tokens stay out of terminals and logs.
+_SECRET = ("WHN_CODEC_KEYS", "WHN_CODEC_TOKEN")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -112,7 +114,11 @@ def _banner(stack: DevStack) -> str:
     env = stack.env()
     # Other WHN_ settings (timings, say) apply to the worker too; repeat them for the CLIs.
     env |= {k: v for k, v in sorted(os.environ.items()) if k.startswith("WHN_") and k not in env}
-    exports = "\n".join(f"  export {k}={shlex.quote(v)}" for k, v in env.items())
+    exports = "\n".join(
+        f"  export {k}={shlex.quote(v)}" for k, v in env.items() if k not in _SECRET
+    )
+    if any(k in env for k in _SECRET):
+        exports += "\n  (and " + ", ".join(k for k in _SECRET if k in env) + " as you set them)"
     activate = ""
     if sys.prefix != sys.base_prefix:
         activate = f"  source {shlex.quote(os.path.join(sys.prefix, 'bin', 'activate'))}\n"
@@ -124,7 +130,7 @@ def _banner(stack: DevStack) -> str:
   Temporal         {stack.temporal.address}  (namespace {stack.settings.temporal_namespace})
   PostgreSQL       {stack.settings.database_url}
   Mail (SMTP)      {mail.host}:{mail.port}, kept in {mail.directory}
-  Logs             {stack.logs_dir}
+{_codec_lines(stack)}  Logs             {stack.logs_dir}
   Worker           {"running" if stack.worker else "not running"}
 
 In another shell, point the tools at this stack:
@@ -139,6 +145,19 @@ Then try:
 
 Ctrl-C stops everything; the data stays in {stack.data_dir} for the next run.
 """
+
+
+def _codec_lines(stack: DevStack) -> str:
+    s = stack.settings
+    keys = f"key file {s.codec_key_file}" if s.codec_key_file else "keys from WHN_CODEC_KEYS"
+    lines = f"  Payloads         encrypted (AES-256-GCM), {keys}\n"
+    if stack.codec_server is not None:
+        token = f"token in {stack.token_file}" if stack.token_file else "token from WHN_CODEC_TOKEN"
+        lines += (
+            f"  Codec server     {stack.codec_server.url} (the UI decodes through it;"
+            f" other callers need the bearer {token})\n"
+        )
+    return lines
 
 
 if __name__ == "__main__":

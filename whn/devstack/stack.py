@@ -6,15 +6,26 @@ Everything lives under ``Settings.data_dir`` (``.whn`` by default)::
     temporal.db    Temporal's SQLite store (workflows, history, search attributes)
     mail/          every email sent, one .eml file each
     logs/          postgres.log, temporal.log
+    codec-keys.json  the payload encryption key, generated unless WHN_CODEC_KEYS/_KEY_FILE
+    codec-token    the codec server's bearer token, generated unless WHN_CODEC_TOKEN
 
-so a second start finds the cases of the first.
+so a second start finds the cases of the first (and can still decrypt them).
+
+With the Web UI on, a codec server (``whn.codec_server``) runs inside ``whn-dev`` on
+127.0.0.1 (``WHN_CODEC_PORT``, default 8081) and the UI is started with it as its codec
+endpoint, so payloads are encrypted in Temporal and shown decrypted in the UI. The dev
+server's built-in UI has no login and so no token to send: the codec server accepts
+token-less requests from the UI's origin, on loopback only (see ``whn.codec_server``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import importlib.util
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -23,11 +34,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from whn import db
+from whn.codec import EncryptionCodec, Keyring, write_key_file
+from whn.codec_server import CodecServer, ui_origins
 from whn.devstack import _process
 from whn.devstack.mailsink import MailSink
 from whn.devstack.postgres import EmbeddedPostgres
 from whn.devstack.temporal_server import TemporalDevServer
 from whn.settings import Settings
+from whn.temporal import keyring
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +86,9 @@ class DevStack:
         )
         self.run_worker = worker
         self.worker: subprocess.Popen[bytes] | None = None
+        self.codec_server: CodecServer | None = None
+        self.generated_key_file: Path | None = None
+        self.token_file: Path | None = None
 
     def env(self) -> dict[str, str]:
         """The ``WHN_*`` variables that point a process at this stack."""
@@ -86,7 +103,7 @@ class DevStack:
             "WHN_MAIL_FROM": s.mail_from,
             "WHN_DATA_DIR": str(self.data_dir),
             "WHN_UI_URL": self.temporal.ui_url or s.ui_url,
-        }
+        } | ({"WHN_CODEC_KEY_FILE": str(s.codec_key_file.absolute())} if s.codec_key_file else {})
 
     async def start(self) -> None:
         """Start every server, then the worker; each waits until it is ready.
@@ -100,9 +117,66 @@ class DevStack:
         log.info("database %s ready (%d migrations applied now)", self.database, len(applied))
         await db.seed_demo_roster(self.settings.database_url)
         self.mail.start()
+        ring = self._codec_keys()
+        if self.temporal.ui_url is not None:
+            self._start_codec_server(ring)
         await self.temporal.start()
         if self.run_worker:
             self._start_worker()
+
+    def _codec_keys(self) -> Keyring:
+        """The configured payload keys, or the dev key under data_dir (made on first start)."""
+        ring = keyring(self.settings)
+        if ring is not None:
+            return ring
+        path = self.data_dir / "codec-keys.json"
+        if path.exists():
+            ring = Keyring.from_file(path)
+        else:
+            ring = write_key_file(path)
+            self.generated_key_file = path
+            log.info("generated a development payload key in %s", path)
+        self.settings = self.settings.model_copy(update={"codec_key_file": path})
+        return ring
+
+    def _codec_token(self) -> str:
+        if self.settings.codec_token is not None:
+            return self.settings.codec_token.get_secret_value()
+        path = self.data_dir / "codec-token"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(32) + "\n")
+        self.token_file = path
+        return path.read_text().strip()
+
+    def _start_codec_server(self, ring: Keyring) -> None:
+        """The UI's codec endpoint, in this process; a busy default port gives way to a free one."""
+        assert self.temporal.ui_url is not None
+        server = CodecServer(
+            EncryptionCodec(ring),
+            host="127.0.0.1",
+            port=self.settings.codec_port,
+            token=self._codec_token(),
+            origins=ui_origins(self.temporal.ui_url),
+            ui_without_token=True,
+        )
+        try:
+            server.bind()
+        except OSError as err:
+            if err.errno != errno.EADDRINUSE or "codec_port" in self.settings.model_fields_set:
+                raise OSError(
+                    err.errno, f"codec server port {self.settings.codec_port}: {err.strerror}"
+                ) from None
+            log.warning(
+                "port %d is taken: the codec server uses a free port instead (WHN_CODEC_PORT)",
+                self.settings.codec_port,
+            )
+            server.port = 0
+            server.bind()
+        server.start()
+        self.codec_server = server
+        self.temporal.codec_endpoint = server.url
 
     def _start_worker(self) -> None:
         spec = importlib.util.find_spec("worker")
@@ -130,11 +204,13 @@ class DevStack:
         return None
 
     async def stop(self) -> None:
-        """Stop the worker (letting in-flight work finish), Temporal, PostgreSQL, then mail."""
+        """Stop the worker (letting in-flight work finish), Temporal, the codec server,
+        PostgreSQL, then mail."""
         worker, self.worker = self.worker, None
         steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             ("worker", lambda: _stop_worker(worker)),
             ("Temporal", self.temporal.stop),
+            ("codec server", self._stop_codec_server),
             ("PostgreSQL", self.postgres.stop),
         ]
         for name, step in steps:
@@ -143,6 +219,11 @@ class DevStack:
             except Exception:  # one failure must not leave the other servers running
                 log.exception("could not stop %s", name)
         self.mail.stop()
+
+    async def _stop_codec_server(self) -> None:
+        server, self.codec_server = self.codec_server, None
+        if server is not None:
+            await asyncio.to_thread(server.stop)
 
 
 async def _stop_worker(worker: subprocess.Popen[bytes] | None) -> None:
