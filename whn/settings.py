@@ -20,6 +20,11 @@ class Settings(BaseSettings):
 
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
+    # A Temporal cluster or Temporal Cloud: mTLS files and/or an API key (TLS on with either).
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = None
+    temporal_api_key: SecretStr | None = None
     task_queue: str = "whn-cases"
     database_url: str = "postgresql://postgres@127.0.0.1:55432/whn"
     smtp_host: str = "127.0.0.1"

@@ -8,9 +8,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.runtime import Runtime
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.runtime import Runtime
+from temporalio.service import TLSConfig
 
 from whn.codec import CodecKeyError, EncryptionCodec, Keyring
 from whn.settings import Settings, get_settings
@@ -93,6 +94,26 @@ async def connect_client(settings: Settings, *, runtime: Runtime | None = None) 
         data_converter=data_converter(settings),
         interceptors=[tracing_interceptor()],
         runtime=runtime,
+        tls=tls_config(settings),
+        api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
+    )
+
+
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    """mTLS from the configured files; plain TLS for an API key alone; else no TLS."""
+    files = (settings.temporal_tls_cert, settings.temporal_tls_key, settings.temporal_tls_ca)
+    if not any(files):
+        return settings.temporal_api_key is not None
+    if bool(settings.temporal_tls_cert) != bool(settings.temporal_tls_key):
+        raise ValueError("WHN_TEMPORAL_TLS_CERT and WHN_TEMPORAL_TLS_KEY go together")
+    return TLSConfig(
+        client_cert=settings.temporal_tls_cert.read_bytes() if settings.temporal_tls_cert else None,
+        client_private_key=(
+            settings.temporal_tls_key.read_bytes() if settings.temporal_tls_key else None
+        ),
+        server_root_ca_cert=(
+            settings.temporal_tls_ca.read_bytes() if settings.temporal_tls_ca else None
+        ),
     )
 
 
