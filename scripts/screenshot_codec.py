@@ -131,8 +131,10 @@ def main() -> None:
         workflow_id = shown["workflow_id"]
 
         raw = subprocess.run(
-            [str(BIN / "temporal"), "workflow", "show", "-w", workflow_id]
-            + ["--address", temporal, "--output", "json"],
+            [
+                *(str(BIN / "temporal"), "workflow", "show", "-w", workflow_id),
+                *("--address", temporal, "--output", "json"),
+            ],
             capture_output=True,
             text=True,
             check=True,
