@@ -120,7 +120,7 @@ def _ended(proc: psutil.Process) -> bool:
 
 
 async def _postmaster_accepting(dsn: str, data_dir: Path) -> psutil.Process:
-    for _ in range(100):
+    for _ in range(600):  # a minute: a loaded CI machine starts PostgreSQL slowly
         try:
             conn = await asyncpg.connect(dsn)
         except (OSError, asyncpg.PostgresError):
