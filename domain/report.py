@@ -5,6 +5,7 @@ Anything outside these limits is refused, never truncated: a report is evidence.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -16,6 +17,7 @@ from pydantic import (
     EmailStr,
     Field,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
@@ -100,8 +102,21 @@ class Relationship(StrEnum):
     THIRD_PARTY = "third_party"
 
 
+# NUL: PostgreSQL cannot store it in text or jsonb, so a report holding one could never
+# be recorded. Refused, like any other invalid input, naming the field. Other control
+# characters are kept exactly as given (the report is evidence).
+_CONTROL = re.compile(r"\x00")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: object) -> object:
+        if isinstance(value, str) and _CONTROL.search(value):
+            raise ValueError("NUL characters are not allowed")
+        return value
 
 
 class Reporter(_Strict):

@@ -288,12 +288,6 @@ async def test_hostile_text_is_stored_exactly_as_given(client, case_worker, db_p
         assert await db_pool.fetchval(f"SELECT count(*) >= 0 FROM {table}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="domain.report accepts NUL in text, which PostgreSQL jsonb cannot store: "
-    "open_case retries for ever and the case never leaves 'received'. Fix: refuse \\x00 "
-    "in the report's text fields (domain/report.py).",
-)
 async def test_a_nul_character_is_refused_or_stored_never_stuck(client, case_worker, db_pool):
     data = _with(("incident",), "description", "before\x00after")
     data["submission_id"] = f"hostile-nul-{id(data)}"
