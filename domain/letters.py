@@ -98,6 +98,12 @@ Please reply through the reporting service, quoting $receipt_code. If we do not 
 from you by $expires_at, we will carry on with the information we have.
 """,
     ),
+    "details_received": (
+        "Thank you: we have your reply ($receipt_code)",
+        """Thank you for the information you sent about your report ($receipt_code). A call
+handler will now carry on with it; we will contact you again only if we need more.
+""",
+    ),
     "crime_recorded": (
         "Your crime reference number: $crime_reference",
         """We have recorded your report as a crime.
