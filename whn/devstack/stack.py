@@ -184,12 +184,18 @@ class DevStack:
             log.warning("no worker module (worker.py) found: running without a worker")
             return
         # The worker's output goes to this terminal; its own logging says who it is.
-        self.worker = _process.spawn(
-            [sys.executable, "-m", "worker"],
-            output=None,
-            env=os.environ | self.env(),
+        # Worker metrics on Prometheus at 9464 unless the developer chose another port
+        # (an empty WHN_METRICS_PORT turns them off).
+        env = dict(os.environ) | self.env()
+        port = env.setdefault("WHN_METRICS_PORT", "9464")
+        if not port:
+            del env["WHN_METRICS_PORT"]
+        self.worker = _process.spawn([sys.executable, "-m", "worker"], output=None, env=env)
+        log.info(
+            "worker started (pid %d); metrics %s",
+            self.worker.pid,
+            f"on http://127.0.0.1:{port}/metrics" if port else "off",
         )
-        log.info("worker started (pid %d)", self.worker.pid)
 
     def exited(self) -> tuple[str, int] | None:
         """The name and exit code of a child that has stopped, if any has."""
