@@ -138,7 +138,21 @@ async def register_search_attributes(client: Client, namespace: str) -> list[str
     except RPCError as err:
         if err.status != RPCStatusCode.UNIMPLEMENTED:  # the time-skipping test server
             raise
-        missing = {key.name for key in SEARCH_ATTRIBUTES}
+        # It cannot list them: add one at a time, and one already there is no error.
+        added = []
+        for key in SEARCH_ATTRIBUTES:
+            try:
+                await client.operator_service.add_search_attributes(
+                    AddSearchAttributesRequest(
+                        namespace=namespace,
+                        search_attributes={key.name: key.indexed_value_type},  # type: ignore[dict-item]
+                    )
+                )
+                added.append(key.name)
+            except RPCError as exists:
+                if exists.status != RPCStatusCode.ALREADY_EXISTS:
+                    raise
+        return sorted(added)
     if missing:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(

@@ -5,30 +5,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from starter.staff import add_staff, set_active
-from tests.workflows.conftest import _Recorder, _terminate_open_cases, case_worker  # noqa: F401
-from whn.temporal import register_search_attributes
-
-
-@pytest.fixture(scope="session")
-async def client(time_env) -> Client:  # type: ignore[no-untyped-def]
-    """As tests.workflows' ``client`` (same recorder, so open cases are terminated).
-
-    A fixture imported into a second conftest is a second session fixture: the search
-    attributes may already be registered by the first.
-    """
-    try:
-        await register_search_attributes(time_env.client, "default")
-    except RPCError as err:
-        if err.status != RPCStatusCode.ALREADY_EXISTS:
-            raise
-    config = time_env.client.config()
-    config["interceptors"] = [_Recorder()]
-    return Client(**config)
-
+from tests.workflows.conftest import _terminate_open_cases, case_worker, client  # noqa: F401
 
 PERSONAL = {
     "name": "Zebedee Quillfeather",
