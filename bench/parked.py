@@ -1,0 +1,161 @@
+"""Open cases parked in review: what each costs, and how fast staff get answers meanwhile.
+
+Cases are submitted (at most ``concurrency`` starts in flight) and left once they reach
+``awaiting_review`` (counted in the case store). With them parked and nothing else
+running, the run reads the worker's and the Temporal server's RSS and the case
+database's size, then times admin actions one after another, as a handler would:
+``request-details`` on random parked cases (each case asked once) and the ``view``
+query (``whn-admin show``) on others. With more cases parked than the worker caches
+(``max_cached_workflows``), most of those land on a case that must be replayed first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any
+
+import asyncpg
+from temporalio.client import Client
+
+from bench.history import update_breakdown
+from bench.lifecycle import example_report, staff_actions
+from bench.stack import BenchStack, WorkerProcess
+from bench.stats import MIB, CpuMeter, summary
+from domain.case import Timings
+from starter.intake import submit
+from workflows.case import CaseWorkflow
+
+STAGE_SQL = "SELECT count(*) FROM cases WHERE stage = 'awaiting_review' AND workflow_id = ANY($1)"
+
+
+class Parking:
+    """Cases parked so far, on one worker; ``park_to()`` adds more, ``measure()`` reads."""
+
+    def __init__(
+        self,
+        client: Client,
+        stack: BenchStack,
+        worker: WorkerProcess,
+        timings: Timings,
+        *,
+        concurrency: int,
+    ) -> None:
+        self.client = client
+        self.stack = stack
+        self.worker = worker
+        self.timings = timings
+        self.concurrency = concurrency
+        self.cache_size = stack.settings.max_cached_workflows
+        self.ids: list[str] = []
+        self.untouched: list[str] = []
+        self.rng = random.Random(7)
+
+    async def baseline(self, pool: asyncpg.Pool) -> None:
+        await asyncio.sleep(2)
+        self.worker_rss0 = self.worker.rss_bytes()
+        self.server_rss0 = self.stack.server_rss_bytes()
+        self.pg_bytes0 = await pool.fetchval("SELECT pg_database_size(current_database())")
+
+    async def park_to(self, total: int, pool: asyncpg.Pool) -> dict[str, Any]:
+        template = example_report()
+        gate = asyncio.Semaphore(self.concurrency)
+        start = len(self.ids)
+        new: list[str] = []
+        meter = CpuMeter(self._pids())
+        meter.start()
+
+        async def one(i: int) -> None:
+            report = template.model_copy(update={"submission_id": f"bench-parked-{i}"})
+            async with gate:
+                done = await submit(
+                    self.client, report, task_queue=self.worker.task_queue, timings=self.timings
+                )
+            new.append(done.workflow_id)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(start, total)))
+        submitted_s = time.perf_counter() - t0
+        waiting = self.untouched + new  # cases not yet acted on: all should be in review
+        while (parked := await pool.fetchval(STAGE_SQL, waiting)) < len(waiting):
+            if time.perf_counter() - t0 > 3600:
+                raise TimeoutError(f"only {parked} of {len(waiting)} cases reached review")
+            await asyncio.sleep(0.5)
+        parked_s = time.perf_counter() - t0
+        usage = meter.stop()
+        self.ids += new
+        self.untouched = waiting
+        return {
+            "added": len(new),
+            "submit_s": round(submitted_s, 1),
+            "parked_s": round(parked_s, 1),
+            "parked_per_s": round(len(new) / parked_s, 1),
+            **usage,
+        }
+
+    async def measure(self, pool: asyncpg.Pool, actions: int) -> dict[str, Any]:
+        await asyncio.sleep(3)  # let the last activations and the server's writes settle
+        cases = len(self.ids)
+        worker_rss = self.worker.rss_bytes()
+        server_rss = self.stack.server_rss_bytes()
+        pg_bytes = await pool.fetchval("SELECT pg_database_size(current_database())")
+        request = staff_actions(example_report())["request_details"]
+        chosen = self.rng.sample(self.untouched, min(actions, len(self.untouched)))
+        taken = set(chosen)
+        self.untouched = [i for i in self.untouched if i not in taken]
+        update_ms = []
+        for workflow_id in chosen:
+            handle = self.client.get_workflow_handle(workflow_id)
+            t0 = time.perf_counter()
+            await handle.execute_update(CaseWorkflow.request_details, request)
+            update_ms.append((time.perf_counter() - t0) * 1000)
+        breakdown = await self._breakdown(dict(zip(chosen, update_ms, strict=True)))
+        query_ms = []
+        for workflow_id in self.rng.sample(self.ids, min(actions, len(self.ids))):
+            handle = self.client.get_workflow_handle(workflow_id)
+            t0 = time.perf_counter()
+            await handle.query(CaseWorkflow.view)
+            query_ms.append((time.perf_counter() - t0) * 1000)
+        return {
+            "cases": cases,
+            "worker_rss_mib": round(worker_rss / MIB, 1),
+            "server_rss_mib": round(server_rss / MIB, 1),
+            "worker_kib_per_case": round((worker_rss - self.worker_rss0) / 1024 / cases, 2),
+            # The worker holds at most max_cached_workflows cases in memory; the rest are
+            # replayed from history when touched.
+            "worker_kib_per_cached_case": round(
+                (worker_rss - self.worker_rss0) / 1024 / min(cases, self.cache_size), 2
+            ),
+            "server_kib_per_case": round((server_rss - self.server_rss0) / 1024 / cases, 2),
+            "pg_kib_per_case": round((pg_bytes - self.pg_bytes0) / 1024 / cases, 2),
+            "worker_rss_idle_mib": round(self.worker_rss0 / MIB, 1),
+            "server_rss_before_mib": round(self.server_rss0 / MIB, 1),
+            "admin_ms": summary(update_ms),
+            "admin_breakdown_ms": breakdown,
+            "query_ms": summary(query_ms),
+        }
+
+    async def _breakdown(self, measured: dict[str, float], sample: int = 50) -> dict[str, Any]:
+        """Median and p99 of each part of request-details, from the cases' histories."""
+        parts: dict[str, list[float]] = {}
+        for workflow_id in list(measured)[:sample]:
+            events = await self.client.get_workflow_handle(workflow_id).fetch_history()
+            split = update_breakdown(events, "request_details")
+            if split is None:
+                continue
+            split["client_and_rpc"] = round(measured[workflow_id] - split["server_total"], 2)
+            for part, ms in split.items():
+                parts.setdefault(part, []).append(ms)
+        return {
+            part: {k: v for k, v in summary(ms).items() if k in ("p50", "p99")}
+            for part, ms in parts.items()
+        }
+
+    def _pids(self) -> dict[str, int]:
+        pids = {"worker": self.worker.pid}
+        if self.stack.temporal.process:
+            pids["temporal"] = self.stack.temporal.process.pid
+        if self.stack.postgres.process:
+            pids["postgres"] = self.stack.postgres.process.pid
+        return pids

