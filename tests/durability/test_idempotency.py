@@ -1,0 +1,142 @@
+"""Retried updates and retried activities record nothing twice (time-skipping server).
+
+A duplicated ``details_reply`` signal is covered in tests/workflows/test_step2.py; here
+are the update side and activities that fail *after* their write.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+from temporalio import activity
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
+
+from activities.mail import Mailer
+from activities.store import CaseStore
+from domain.case import RecordCrime, Stage
+from domain.effects import IssueReference, Notified, Notify
+from domain.references import parse_crime_reference
+from starter.intake import submit
+from tests.durability.ledger import counter, ledger
+from tests.helpers import example, wait_stage, wait_view
+from tests.workflows import conftest as workflow_fixtures
+from tests.workflows.conftest import FAST
+from worker import build_worker
+from workflows.case import CaseWorkflow
+
+# The time-skipping client (which terminates each test's open cases) and its case worker.
+client = workflow_fixtures.client
+case_worker = workflow_fixtures.case_worker
+_terminate_open_cases = workflow_fixtures._terminate_open_cases
+
+_PER_CASE = {
+    "events": "SELECT count(*) FROM case_events WHERE workflow_id = $1",
+    "emails": "SELECT count(*) FROM notifications WHERE workflow_id = $1",
+    "references": "SELECT count(*) FROM case_references WHERE workflow_id = $1",
+    "authorisations": "SELECT count(*) FROM audit_log WHERE workflow_id = $1",
+}
+
+
+async def _recorded(pool: Any, workflow_id: str) -> dict[str, int]:
+    return {name: await pool.fetchval(sql, workflow_id) for name, sql in _PER_CASE.items()}
+
+
+async def _in_review(client, task_queue):  # type: ignore[no-untyped-def]
+    submitted = await submit(client, example("ordinary"), task_queue=task_queue, timings=FAST)
+    handle = client.get_workflow_handle_for(CaseWorkflow.run, submitted.workflow_id)
+    await wait_stage(handle, Stage.AWAITING_REVIEW)
+    return handle
+
+
+async def test_update_retried_with_its_id_answers_once_and_records_once(
+    client, case_worker, db_pool, time_env
+):
+    handle = await _in_review(client, case_worker)
+    year = (await time_env.get_current_time()).year
+    before = await counter(db_pool, "crime", year)
+    action = RecordCrime(actor="handler-1", category="burglary")
+
+    first = await handle.execute_update(CaseWorkflow.record_crime, action, id="fixed-id")
+    await wait_view(handle, lambda v: v.assessment is not None)
+    recorded = await _recorded(db_pool, handle.id)
+    again = await handle.execute_update(CaseWorkflow.record_crime, action, id="fixed-id")
+
+    assert again == first  # the first execution's answer, not a second execution
+    assert await _recorded(db_pool, handle.id) == recorded
+    assert await counter(db_pool, "crime", year) == before + 1
+    assert parse_crime_reference(first.reference or "").sequence == before + 1
+
+    # The same action under a new id is a new request: refused before it reaches history.
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(CaseWorkflow.record_crime, action, id="another-id")
+    assert "not allowed while the case is with_imu" in str(refused.value.cause)
+    assert await _recorded(db_pool, handle.id) == recorded
+
+
+class _FailAfterWrite:
+    """The real activities, but the first attempt of each fails once its write is done."""
+
+    def __init__(self, store: CaseStore, mailer: Mailer) -> None:
+        self._store = store
+        self._mailer = mailer
+        self.attempts: Counter[str] = Counter()
+
+    def _fail_first(self, key: str) -> None:
+        self.attempts[key] += 1
+        if activity.info().attempt == 1:
+            raise ApplicationError(f"{key}: answer lost after the write", type="LostAnswer")
+
+    @activity.defn(name="issue_reference")
+    async def issue_reference(self, request: IssueReference) -> str:
+        reference = await self._store.issue_reference(request)
+        self._fail_first(f"reference:{request.kind}")
+        return reference
+
+    @activity.defn(name="notify")
+    async def notify(self, request: Notify) -> Notified:
+        sent = await self._mailer.notify(request)
+        self._fail_first(f"email:{request.purpose}")
+        return sent
+
+
+def _worker_with(client, db_pool, settings, task_queue, flaky: _FailAfterWrite) -> Worker:  # type: ignore[no-untyped-def]
+    """build_worker's worker, with issue_reference and notify swapped for ``flaky``'s."""
+    with pytest.MonkeyPatch.context() as patch:
+        # Capture build_worker's arguments: a second real Worker on one task queue and
+        # client is refused by the SDK, even one never run.
+        patch.setattr("worker.Worker", lambda client, **options: options)
+        options: dict[str, Any] = build_worker(client, db_pool, settings, task_queue=task_queue)  # type: ignore[assignment]
+    swapped = {"issue_reference": flaky.issue_reference, "notify": flaky.notify}
+    activities = [a for a in options["activities"] if a.__name__ not in swapped]
+    assert len(activities) == len(options["activities"]) - len(swapped)
+    return Worker(client, **{**options, "activities": [*activities, *swapped.values()]})
+
+
+async def test_activities_retried_after_their_write_send_one_email_and_issue_one_crn(
+    client, db_pool, settings, task_queue, mail_sink, time_env
+):
+    flaky = _FailAfterWrite(
+        CaseStore(db_pool, force_code=settings.force_code), Mailer(db_pool, settings)
+    )
+    async with _worker_with(client, db_pool, settings, task_queue, flaky):
+        handle = await _in_review(client, task_queue)
+        year = (await time_env.get_current_time()).year
+        before = await counter(db_pool, "crime", year)
+        result = await handle.execute_update(
+            CaseWorkflow.record_crime, RecordCrime(actor="handler-1", category="burglary")
+        )
+        await wait_view(handle, lambda v: v.assessment is not None)
+
+    purposes = {"receipt", "crime-recorded", "victim-support-referral"}
+    assert flaky.attempts == {"reference:crime": 2, **{f"email:{p}": 2 for p in purposes}}
+    assert await counter(db_pool, "crime", year) == before + 1
+    book = await ledger(db_pool, mail_sink, [handle.id])
+    assert book.twice() == {}
+    assert book.references == {(handle.id, "crime"): 1}
+    assert book.reference_of[(handle.id, "crime")] == result.reference
+    assert book.emails == {(handle.id, p): 1 for p in purposes}
+    assert set(book.outbox) == {(handle.id, p) for p in purposes}
