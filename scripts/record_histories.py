@@ -1,0 +1,353 @@
+"""Record a workflow history for every path a case can take, for the replay test.
+
+Runs each path on the time-skipping test server with a real worker, PostgreSQL and SMTP
+sink (all started here, in a temporary directory, and stopped at the end), then writes
+each case's history as JSON (the format the Temporal CLI and UI export) to
+``tests/histories/<path>.json``. ``tests/test_replay.py`` replays every file there
+against the current ``CaseWorkflow``, so a change that is not replay-safe fails CI.
+
+Usage::
+
+    python scripts/record_histories.py                 # record the missing ones
+    python scripts/record_histories.py --only overdue_review --force
+    python scripts/record_histories.py --suffix after-<patch-id>
+
+Existing files are kept unless ``--force``: histories recorded by older workflow code
+are what proves a change replay-safe (see docs/versioning.md). ``--suffix`` records a
+second generation beside them (``<path>.<suffix>.json``).
+
+Payloads are recorded in plaintext (the developer's ``WHN_*`` environment is ignored),
+and the codec passes plaintext through on decode, so the suite's converter replays them
+whatever key it uses. ``--codec-keys`` records encrypted instead, for a fixed test key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.api.testservice.v1 import SleepRequest
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from domain.case import (
+    AckEmergency,
+    Acknowledge,
+    CaseView,
+    CloseCase,
+    DetailsReply,
+    ImuClose,
+    ImuInvestigate,
+    NotACrime,
+    RecordCrime,
+    RecordStep,
+    Redirect,
+    RequestDetails,
+    Stage,
+    Timings,
+)
+from domain.report import Report
+from starter.intake import submit
+from whn import db
+from whn.devstack.mailsink import MailSink
+from whn.devstack.postgres import EmbeddedPostgres
+from whn.devstack.temporal_server import free_port
+from whn.settings import Settings
+from whn.temporal import data_converter, register_search_attributes
+from worker import build_worker
+from workflows.case import CaseWorkflow
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+OUT = ROOT / "tests" / "histories"
+TASK_QUEUE = "record-histories"
+TIMINGS = Timings()  # the defaults: days and hours, skipped over by the test server
+
+Handle = WorkflowHandle[Any, CaseView]
+log = logging.getLogger("record_histories")
+
+
+class Recorder:
+    """Starts cases on the time-skipping server and drives them like staff would."""
+
+    def __init__(self, env: WorkflowEnvironment, client: Client) -> None:
+        self.env = env
+        self.client = client
+
+    async def start(self, path: str, example: str) -> Handle:
+        report = Report.model_validate_json((EXAMPLES / f"{example}.json").read_text())
+        report = report.model_copy(update={"submission_id": f"history-{path}"})
+        submitted = await submit(self.client, report, task_queue=TASK_QUEUE, timings=TIMINGS)
+        if submitted.duplicate:
+            raise SystemExit(f"{path}: case already started on this server")
+        return self.client.get_workflow_handle_for(CaseWorkflow.run, submitted.workflow_id)
+
+    async def at(self, handle: Handle, stage: Stage, within: float = 30) -> CaseView:
+        return await self.until(handle, lambda v: v.stage == stage, within=within)
+
+    async def until(
+        self, handle: Handle, ok: Callable[[CaseView], bool], within: float = 30
+    ) -> CaseView:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:
+            view = await handle.query(CaseWorkflow.view)
+            if ok(view):
+                return view
+            if loop.time() > deadline:
+                raise SystemExit(f"{handle.id}: stuck at {view.stage.value}")
+            await asyncio.sleep(0.1)
+
+    async def skip(self, duration: timedelta) -> None:
+        """Move the server's clock, letting the timers it passes run their work."""
+        request = SleepRequest()
+        request.duration.FromTimedelta(duration)
+        await self.env.client.test_service.unlock_time_skipping_with_sleep(
+            request, timeout=timedelta(minutes=3)
+        )
+
+
+# --- the paths ---------------------------------------------------------------------------
+
+
+async def investigated(r: Recorder) -> Handle:
+    """Ordinary report -> CRN -> investigation -> acknowledged -> a step -> closed."""
+    h = await r.start("investigated", "ordinary")
+    await r.at(h, Stage.AWAITING_REVIEW)
+    await h.execute_update(
+        CaseWorkflow.record_crime, RecordCrime(actor="handler-1", category="burglary")
+    )
+    await r.until(h, lambda v: v.assessment is not None)
+    await h.execute_update(CaseWorkflow.imu_investigate, ImuInvestigate(actor="imu-1"))
+    await h.execute_update(
+        CaseWorkflow.acknowledge, Acknowledge(actor="officer-1", officer="officer-1")
+    )
+    await r.until(h, lambda v: v.intelligence is not None)
+    await h.execute_update(
+        CaseWorkflow.record_step,
+        RecordStep(actor="officer-1", step="cctv", note="Footage from the corner shop."),
+    )
+    await h.execute_update(
+        CaseWorkflow.close,
+        CloseCase(actor="officer-1", outcome=18, note="No suspect identified."),
+    )
+    return h
+
+
+async def details_reply(r: Recorder) -> Handle:
+    """Details requested, the reporter replies, then the crime is recorded and closed."""
+    h = await r.start("details_reply", "ordinary")
+    await r.at(h, Stage.AWAITING_REVIEW)
+    await h.execute_update(
+        CaseWorkflow.request_details,
+        RequestDetails(actor="handler-1", question="Which shed door was forced?"),
+    )
+    await h.signal(CaseWorkflow.details_reply, DetailsReply(text="The back door."))
+    await r.at(h, Stage.AWAITING_REVIEW)
+    await h.execute_update(
+        CaseWorkflow.record_crime,
+        RecordCrime(actor="handler-1", category="burglary", no_investigation=True, outcome=18),
+    )
+    return h
+
+
+async def details_expiry(r: Recorder) -> Handle:
+    """Details requested and never sent: reminder, lapse, back to review flagged."""
+    h = await r.start("details_expiry", "ordinary")
+    await r.at(h, Stage.AWAITING_REVIEW)
+    await h.execute_update(
+        CaseWorkflow.request_details,
+        RequestDetails(actor="handler-1", question="Which shed door was forced?"),
+    )
+    await r.skip(TIMINGS.details_expiry + timedelta(minutes=1))
+    await r.until(h, lambda v: "details_not_received" in v.flags)
+    await h.execute_update(
+        CaseWorkflow.not_a_crime,
+        NotACrime(actor="handler-1", advice="We could not proceed without the details."),
+    )
+    return h
+
+
+async def not_a_crime(r: Recorder) -> Handle:
+    h = await r.start("not_a_crime", "ordinary")
+    await r.at(h, Stage.AWAITING_REVIEW)
+    await h.execute_update(
+        CaseWorkflow.not_a_crime,
+        NotACrime(
+            actor="handler-1", advice="This is a civil matter.", agencies=["Citizens Advice"]
+        ),
+    )
+    return h
+
+
+async def redirected_fraud(r: Recorder) -> Handle:
+    """Screening sends a fraud report to Action Fraud by itself."""
+    h = await r.start("redirected_fraud", "fraud")
+    await r.at(h, Stage.REDIRECTED)
+    return h
+
+
+async def redirected_by_handler(r: Recorder) -> Handle:
+    h = await r.start("redirected_by_handler", "ordinary")
+    await r.at(h, Stage.AWAITING_REVIEW)
+    await h.execute_update(
+        CaseWorkflow.redirect,
+        Redirect(actor="handler-1", agency="British Transport Police", reason="On the railway."),
+    )
+    return h
+
+
+async def emergency(r: Recorder) -> Handle:
+    """Grade 1: the control room misses the first deadline (re-alert), then confirms."""
+    h = await r.start("emergency", "emergency")
+    await r.at(h, Stage.EMERGENCY)
+    await r.skip(TIMINGS.emergency_ack_deadline + timedelta(seconds=30))
+    await r.until(h, lambda v: any(e.event == "escalated" for e in v.timeline))
+    await h.execute_update(CaseWorkflow.ack_emergency, AckEmergency(actor="control-1"))
+    await r.at(h, Stage.AWAITING_REVIEW)
+    await h.execute_update(
+        CaseWorkflow.record_crime, RecordCrime(actor="handler-1", category="violent-crime")
+    )
+    await r.until(h, lambda v: v.assessment is not None)
+    return h
+
+
+async def imu_close(r: Recorder) -> Handle:
+    h = await r.start("imu_close", "ordinary")
+    await r.at(h, Stage.AWAITING_REVIEW)
+    await h.execute_update(
+        CaseWorkflow.record_crime, RecordCrime(actor="handler-1", category="burglary")
+    )
+    await r.until(h, lambda v: v.assessment is not None)
+    await h.execute_update(
+        CaseWorkflow.imu_close, ImuClose(actor="imu-1", reason="insufficient-evidence")
+    )
+    return h
+
+
+async def no_investigation(r: Recorder) -> Handle:
+    h = await r.start("no_investigation", "ordinary")
+    await r.at(h, Stage.AWAITING_REVIEW)
+    await h.execute_update(
+        CaseWorkflow.record_crime,
+        RecordCrime(actor="handler-1", category="other-theft", no_investigation=True, outcome=18),
+    )
+    return h
+
+
+async def overdue_review(r: Recorder) -> Handle:
+    """Nobody decides in time: the review deadline passes, the supervisor is told."""
+    h = await r.start("overdue_review", "ordinary")
+    await r.at(h, Stage.AWAITING_REVIEW)
+    await r.skip(TIMINGS.review_deadline + timedelta(hours=1))
+    await r.until(h, lambda v: v.overdue)
+    await h.execute_update(
+        CaseWorkflow.record_crime, RecordCrime(actor="supervisor-1", category="burglary")
+    )
+    await r.until(h, lambda v: v.assessment is not None)
+    return h
+
+
+PATHS: dict[str, Callable[[Recorder], Awaitable[Handle]]] = {
+    f.__name__: f
+    for f in (
+        investigated,
+        details_reply,
+        details_expiry,
+        not_a_crime,
+        redirected_fraud,
+        redirected_by_handler,
+        emergency,
+        imu_close,
+        no_investigation,
+        overdue_review,
+    )
+}
+
+
+async def record(names: list[str], *, suffix: str | None, codec_keys: str | None) -> list[Path]:
+    with tempfile.TemporaryDirectory(prefix="whn-histories-") as tmp:
+        work = Path(tmp)
+        postgres = EmbeddedPostgres(work / "pg", free_port(), fast=True)
+        sink = MailSink(work / "mail", port=free_port())
+        await postgres.start()
+        sink.start()
+        try:
+            dsn = await db.ensure_database(postgres.dsn(), "whn")
+            await db.migrate(dsn)
+            await db.seed_demo_roster(dsn)
+            settings = Settings(
+                _env_prefix="WHN_RECORD_HISTORIES_",  # nothing from the developer's WHN_*
+                database_url=dsn,
+                smtp_host=sink.host,
+                smtp_port=sink.port,
+                data_dir=work,
+                codec_keys=codec_keys,
+            )
+            converter = data_converter(settings)
+            env = await WorkflowEnvironment.start_time_skipping(
+                test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
+                data_converter=converter,
+            )
+            try:
+                await register_search_attributes(env.client, "default")
+                return await _record_on(env, settings, dsn, names, suffix)
+            finally:
+                await env.shutdown()
+        finally:
+            sink.stop()
+            await postgres.stop()
+
+
+async def _record_on(
+    env: WorkflowEnvironment, settings: Settings, dsn: str, names: list[str], suffix: str | None
+) -> list[Path]:
+    pool = await db.create_pool(dsn)
+    written = []
+    try:
+        async with build_worker(env.client, pool, settings, task_queue=TASK_QUEUE):
+            recorder = Recorder(env, env.client)
+            for name in names:
+                handle = await PATHS[name](recorder)
+                history = await handle.fetch_history()
+                path = OUT / (f"{name}.{suffix}.json" if suffix else f"{name}.json")
+                path.write_text(history.to_json() + "\n")
+                log.info("%s: %d events -> %s", name, len(history.events), path.relative_to(ROOT))
+                written.append(path)
+    finally:
+        await pool.close()
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", choices=sorted(PATHS), help="just these paths")
+    parser.add_argument("--force", action="store_true", help="overwrite existing files")
+    parser.add_argument("--suffix", help="write <path>.<suffix>.json beside the existing ones")
+    parser.add_argument("--codec-keys", help="record encrypted with these keys (id:BASE64,...)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for noisy in ("whn", "temporalio", "mail", "aiosmtpd"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    names = []
+    for name in args.only or list(PATHS):
+        target = OUT / (f"{name}.{args.suffix}.json" if args.suffix else f"{name}.json")
+        if target.exists() and not args.force:
+            log.info("%s: kept (exists; --force to re-record)", target.relative_to(ROOT))
+        else:
+            names.append(name)
+    if names:
+        asyncio.run(record(names, suffix=args.suffix, codec_keys=args.codec_keys))
+
+
+if __name__ == "__main__":
+    main()
