@@ -34,5 +34,9 @@ lint-deploy: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
+# Not part of `make test`: 1,000 cases with faults injected (SOAK_ARGS=--quick: 100).
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
