@@ -40,7 +40,6 @@ from workflows.base import (
     CaseBase,
 )
 
-
 # workflow.patched ids: one per change to workflow code made while cases are open.
 PATCH_DETAILS_RECEIPT = "details-reply-acknowledged"
 
