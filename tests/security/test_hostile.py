@@ -63,9 +63,13 @@ HOSTILE_TEXT = st.one_of(
     st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=50).map(lambda s: s * 300),
     st.lists(st.sampled_from(SQL + CONTROL + UNICODE), max_size=6).map("".join),
 )
+# Keys without line breaks: a key with one is test_a_field_name_cannot_break_the_line.
+KEYS = HOSTILE_TEXT.filter(
+    lambda k: not any(c in k for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+)
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | HOSTILE_TEXT,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(HOSTILE_TEXT, inner, max_size=4),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=4),
     max_leaves=20,
 )
 # Every place a report holds a value, as (section path, field).
@@ -160,6 +164,21 @@ def test_deeply_nested_json_is_refused_not_a_crash(depth):
     nested = "[" * depth + "]" * depth
     data = json.dumps(_with(("incident",), "description", "x"))[:-1] + f', "x": {nested}}}'
     assert _check(data) is None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="starter.intake.describe_validation_error puts an unknown field's name into the "
+    "reason verbatim: a name with a line break splits the one-line reason (and can forge "
+    "lines in a log). Fix there: quote the path, e.g. with repr() for odd keys.",
+)
+@pytest.mark.parametrize("key", ["\n", "x\r\nwhn-intake: forged line", "a\u2028b"])
+def test_a_field_name_cannot_break_the_line(key):
+    document = json.dumps(_with(("incident", "evidence"), key, None))
+    with pytest.raises(ValidationError) as caught:
+        Report.model_validate_json(document)
+    reason = describe_validation_error(caught.value)
+    assert len(reason.splitlines()) == 1, reason
 
 
 def test_very_long_text_is_refused_naming_the_field():
