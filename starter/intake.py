@@ -34,10 +34,17 @@ def parse_report(data: str | bytes) -> Report:
         raise RejectedError(describe_validation_error(err)) from None
 
 
+def _printable(part: object) -> str:
+    """A location part as written, or quoted when it holds a line break or control."""
+    text = str(part)
+    return text if text.isprintable() else repr(text)
+
+
 def describe_validation_error(err: ValidationError) -> str:
+    """One line naming the first offending field (a key from the input is quoted if odd)."""
     first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "report"
-    message = first["msg"]
+    where = ".".join(_printable(p) for p in first["loc"]) or "report"
+    message = " ".join(str(first["msg"]).split())
     if first["type"] == "json_invalid":
         return f"invalid JSON: {first.get('ctx', {}).get('error', message)}"
     more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
