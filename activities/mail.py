@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -34,6 +35,37 @@ class Mailer:
             "victim_support": self._settings.victim_support_email,
             "team": self._settings.team_email_template.format(team=request.context.get("team", "")),
         }[request.audience]
+
+    async def _mark_sent(self, request: Notify) -> datetime:
+        """Record the send, riding out a database outage rather than failing the activity.
+
+        Failing here, after the message has left, would make Temporal retry the activity
+        and send it a second time; so keep trying (about two and a half minutes, inside
+        the activity's timeout) and heartbeat meanwhile.
+        """
+        delay = 0.2
+        for _ in range(40):
+            try:
+                async with self._pool.acquire() as conn:
+                    sent_at = await conn.fetchval(
+                        """UPDATE notifications SET sent_at = now(), attempts = attempts + 1,
+                               last_error = NULL
+                           WHERE workflow_id = $1 AND purpose = $2 RETURNING sent_at""",
+                        request.workflow_id,
+                        request.purpose,
+                    )
+                return sent_at if sent_at is not None else datetime.now(UTC)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+                log.warning(
+                    "sent %s but cannot record it yet (%s); retrying",
+                    request.purpose,
+                    type(err).__name__,
+                )
+                if activity.in_activity():
+                    activity.heartbeat()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        raise RuntimeError("sent, but the outbox could not be updated for minutes")
 
     @activity.defn
     async def notify(self, request: Notify) -> Notified:
@@ -98,14 +130,7 @@ class Mailer:
                 )
             # Retryable: the letter waits in the outbox until the mail server is back.
             raise
-        async with self._pool.acquire() as conn:
-            sent_at = await conn.fetchval(
-                """UPDATE notifications SET sent_at = now(), attempts = attempts + 1,
-                       last_error = NULL
-                   WHERE workflow_id = $1 AND purpose = $2 RETURNING sent_at""",
-                request.workflow_id,
-                request.purpose,
-            )
+        sent_at = await self._mark_sent(request)
         return Notified(
             message_id=row["message_id"], sent=True, sent_at=sent_at, recipient=recipient
         )

@@ -227,7 +227,9 @@ class CaseBase:
                 letter=letter,
                 context=context,
             ),
-            start_to_close_timeout=timedelta(seconds=30),
+            # Long enough for the outbox write after a send to outlast a database blip
+            # (see Mailer.notify): a retry after a successful send would send it again.
+            start_to_close_timeout=timedelta(minutes=3),
             retry_policy=MAIL_RETRY,
             summary=f"Email: {purpose.replace('-', ' ')}",
         )

@@ -47,7 +47,7 @@ class CaseWorkflow(ReviewSteps, InvestigationSteps):
     def __init__(self, inp: CaseInput) -> None:
         self._inp = inp
         self._id = workflow.info().workflow_id
-        self._received_at = inp.received_at or workflow.info().start_time
+        self._received_at = inp.received_at or workflow.info().workflow_start_time
         self.s = inp.state or CaseState(category=inp.report.incident.category)
         self._lock = asyncio.Lock()
         self._inbox: list[DetailsReply] = []
