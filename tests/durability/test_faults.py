@@ -325,19 +325,16 @@ async def test_sigterm_drains_in_flight_work(
     await _assert_once(db_pool, mail_sink, [handle], {"receipt"})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="workflows/case.py takes received_at from workflow.info().start_time, the time "
-    "of the first activation, which is later on replay when the first workflow task outlasted "
-    "its heartbeat: deadlines move and the replay fails (non-determinism). Found by the soak; "
-    "fix: workflow_start_time (or the starter always passing received_at).",
-)
 async def test_case_whose_first_task_was_slow_survives_a_replay(
     workers, task_queue, temporal_client, db_pool
 ):
     """The case store is locked while a case opens, so its first workflow task runs past
     the 8 s heartbeat; the review deadline then passes (escalation), the worker dies, and
-    the next worker must replay the case to the same decisions."""
+    the next worker must replay the case to the same decisions.
+
+    Found by the soak: received_at was workflow.info().start_time, the first activation's
+    time, which is later on replay after such a task; the deadline moved and the case
+    failed replay (non-determinism) for good. It is now the workflow's start time."""
     worker = await workers.start()
     timings = Timings(review_deadline=timedelta(seconds=15), crn_deadline=timedelta(minutes=5))
     async with db_pool.acquire() as conn, conn.transaction():
