@@ -103,7 +103,8 @@ def main() -> None:
     code = 0
     try:
         asyncio.run(run(settings))
-    except (OSError, asyncpg.PostgresError, RuntimeError) as err:
+    except (OSError, asyncpg.PostgresError, RuntimeError, ValueError) as err:
+        # ValueError: bad configuration, e.g. a malformed payload key (CodecKeyError).
         print(f"whn-worker: cannot start: {str(err).splitlines()[0]}", file=sys.stderr)
         code = 1
     except SystemExit as done:

@@ -14,6 +14,7 @@ import typer
 from temporalio.client import Client
 
 from starter.errors import UnavailableError, WhnError
+from whn.codec import CodecKeyError
 from whn.settings import Settings, get_settings
 from whn.telemetry import setup_tracing, shutdown_tracing
 from whn.temporal import connect_client
@@ -25,6 +26,8 @@ async def client_for(settings: Settings) -> Client:
     setup_tracing(settings, service_name=Path(sys.argv[0]).name or "whn-cli")
     try:
         return await asyncio.wait_for(connect_client(settings), timeout=10)
+    except CodecKeyError as err:
+        raise UnavailableError(f"payload keys: {err}") from None
     except (RuntimeError, OSError, TimeoutError) as err:
         raise UnavailableError(
             f"Temporal could not be reached at {settings.temporal_address}: {str(err).splitlines()[0]}"
