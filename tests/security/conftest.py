@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from starter.staff import add_staff, set_active
-from tests.workflows.conftest import _terminate_open_cases, case_worker, client  # noqa: F401
+from tests.workflows.conftest import case_worker, client  # noqa: F401
 
 PERSONAL = {
     "name": "Zebedee Quillfeather",

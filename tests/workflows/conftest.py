@@ -1,26 +1,16 @@
-"""A case worker on the time-skipping test server, with real PostgreSQL and SMTP.
+"""A case worker on a time-skipping test server, with real PostgreSQL and SMTP.
 
-The time-skipping server only moves its clock when no workflow task is outstanding, so a
-case left open by one test (its worker gone) would freeze time for every later test. The
-``client`` here records every case it starts, and each test's open cases are terminated
-when the test ends.
+Each test has a test server of its own (see ``time_env``): its clock is global and a task
+left outstanding by one test would freeze it for the next.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from temporalio.client import (
-    Client,
-    Interceptor,
-    OutboundInterceptor,
-    StartWorkflowInput,
-    WorkflowHandle,
-)
-from temporalio.service import RPCError
+from temporalio.client import Client
 
 from domain.case import Timings
 from whn.temporal import register_search_attributes
@@ -36,38 +26,18 @@ FAST = Timings(
     update_interval=timedelta(days=28),
 )
 
-_started: list[str] = []
 
-
-class _Recorder(Interceptor):
-    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
-        return _RecordingOutbound(next)
-
-
-class _RecordingOutbound(OutboundInterceptor):
-    async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any, Any]:
-        _started.append(input.id)
-        return await super().start_workflow(input)
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def client(time_env) -> Client:  # type: ignore[no-untyped-def]
-    """The time-skipping server's client, recording starts; search attributes registered."""
+    """The test's own time-skipping server's client, our search attributes registered.
+
+    Without the environment's automatic time skipping: tests move the clock themselves
+    (``tests.helpers.skip_time``), so waiting on a result never jumps a deadline.
+    """
     await register_search_attributes(time_env.client, "default")
     config = time_env.client.config()
-    config["interceptors"] = [_Recorder()]
+    config["interceptors"] = []
     return Client(**config)
-
-
-@pytest.fixture(autouse=True)
-async def _terminate_open_cases(client: Client) -> AsyncIterator[None]:
-    _started.clear()
-    yield
-    for workflow_id in set(_started):
-        try:
-            await client.get_workflow_handle(workflow_id).terminate("test finished")
-        except RPCError:
-            pass  # already closed
 
 
 @pytest.fixture
