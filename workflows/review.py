@@ -104,6 +104,15 @@ class ReviewSteps(CaseBase):
                 self._meet(f"details_reply_{request.number}")
                 if self.s.stage == Stage.AWAITING_DETAILS:
                     await self._set_stage(Stage.AWAITING_REVIEW, "reporter", "details received")
+                # Added while cases were open: cases that took a reply before this change
+                # replay without the letter (see docs/versioning.md).
+                if workflow.patched(PATCH_DETAILS_RECEIPT):
+                    await self._notify(
+                        f"details-received-{request.number}",
+                        "reporter",
+                        "details_received",
+                        to=self._inp.report.reporter.email,
+                    )
 
     @workflow.update
     async def ack_emergency(self, action: AckEmergency) -> ActionResult:

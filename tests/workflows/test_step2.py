@@ -57,6 +57,11 @@ async def test_reply_before_reminder(client, case_worker, mail_sink, db_pool):
         submitted.workflow_id,
     )
     assert reminders == 0
+    # Patched in while cases were open ("details-reply-acknowledged"): new cases thank
+    # the reporter for the reply.
+    await mail_sink.await_for(
+        lambda m: m["Subject"] == f"Thank you: we have your reply ({submitted.receipt_code})"
+    )
 
 
 async def test_reminder_then_reply(client, case_worker, mail_sink, time_env):
