@@ -229,7 +229,9 @@ class CaseBase:
             ),
             # Long enough for the outbox write after a send to outlast a database blip
             # (see Mailer.notify): a retry after a successful send would send it again.
+            # The activity heartbeats throughout, so a dead worker is noticed in seconds.
             start_to_close_timeout=timedelta(minutes=3),
+            heartbeat_timeout=timedelta(seconds=20),
             retry_policy=MAIL_RETRY,
             summary=f"Email: {purpose.replace('-', ' ')}",
         )
