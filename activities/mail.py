@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from whn.settings import Settings
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_EVERY = 5.0  # seconds; the workflow's heartbeat timeout for notify is 20 s
+HEARTBEAT_EVERY = 5.0  # seconds; the workflow's heartbeat timeout for notify is 60 s
 
 
 @asynccontextmanager
@@ -54,6 +55,9 @@ class Mailer:
     def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
         self._pool = pool
         self._settings = settings
+        # Our name in the SMTP greeting, looked up once: aiosmtplib otherwise asks
+        # socket.getfqdn() in a thread for every message, queueing behind other work.
+        self._helo = socket.getfqdn()
 
     def _address(self, request: Notify) -> str | None:
         return {
@@ -148,6 +152,7 @@ class Mailer:
                 message,
                 hostname=self._settings.smtp_host,
                 port=self._settings.smtp_port,
+                local_hostname=self._helo,
                 timeout=10,
             )
         except (aiosmtplib.SMTPException, OSError) as err:

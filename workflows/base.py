@@ -229,9 +229,11 @@ class CaseBase:
             ),
             # Long enough for the outbox write after a send to outlast a database blip
             # (see Mailer.notify): a retry after a successful send would send it again.
-            # The activity heartbeats throughout, so a dead worker is noticed in seconds.
+            # The activity heartbeats throughout, so a dead worker is noticed within a
+            # minute, while a busy one (its heartbeats late by seconds) is not mistaken
+            # for dead: that would retry a send that may yet complete.
             start_to_close_timeout=timedelta(minutes=3),
-            heartbeat_timeout=timedelta(seconds=20),
+            heartbeat_timeout=timedelta(seconds=60),
             retry_policy=MAIL_RETRY,
             summary=f"Email: {purpose.replace('-', ' ')}",
         )
