@@ -66,10 +66,6 @@ def build_worker(
         ],
         max_cached_workflows=settings.max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=20),
-        # An email's heartbeats reach the server every 10 s (not 0.8 of its 60 s timeout),
-        # so a busy event loop has most of a minute in hand before a live send is
-        # taken for a dead one.
-        max_heartbeat_throttle_interval=timedelta(seconds=10),
     )
 
 

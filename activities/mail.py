@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -20,33 +18,6 @@ from domain.letters import render
 from whn.settings import Settings
 
 log = logging.getLogger(__name__)
-
-HEARTBEAT_EVERY = 5.0  # seconds; the workflow's heartbeat timeout for notify is 60 s
-
-
-@asynccontextmanager
-async def _alive() -> AsyncIterator[None]:
-    """Heartbeat while the body runs, however long one step of it takes.
-
-    The activity's start-to-close timeout is minutes long, so that a slow outbox write
-    after a send is waited for rather than retried into a second send. A worker that
-    dies mid-send must not hold the case for those minutes: its heartbeats stop, and
-    Temporal retries on another worker within the heartbeat timeout.
-    """
-    if not activity.in_activity():
-        yield
-        return
-
-    async def beat() -> None:
-        while True:
-            activity.heartbeat()
-            await asyncio.sleep(HEARTBEAT_EVERY)
-
-    beating = asyncio.create_task(beat())
-    try:
-        yield
-    finally:
-        beating.cancel()
 
 
 class Mailer:
@@ -74,7 +45,7 @@ class Mailer:
 
         Failing here, after the message has left, would make Temporal retry the activity
         and send it a second time; so keep trying (about two and a half minutes, inside
-        the activity's timeout); ``notify`` heartbeats meanwhile.
+        the activity's timeout).
         """
         delay = 0.2
         for _ in range(40):
@@ -105,10 +76,6 @@ class Mailer:
         The Message-ID is fixed by the outbox row, so even the narrow window between a
         successful SMTP send and the ``sent_at`` write shows as one message to a reader.
         """
-        async with _alive():
-            return await self._notify(request)
-
-    async def _notify(self, request: Notify) -> Notified:
         recipient = self._address(request) or ""
         subject, body = render(
             request.letter, {"force_name": self._settings.force_name, **request.context}

@@ -229,11 +229,10 @@ class CaseBase:
             ),
             # Long enough for the outbox write after a send to outlast a database blip
             # (see Mailer.notify): a retry after a successful send would send it again.
-            # The activity heartbeats throughout, so a dead worker is noticed within a
-            # minute, while a busy one (its heartbeats late by seconds) is not mistaken
-            # for dead: that would retry a send that may yet complete.
+            # No heartbeat timeout: tried (20 s, then 60 s), a loaded worker's live sends
+            # were taken for dead and retried, each retry a possible second email. A
+            # letter held up three minutes by a dead worker is the lesser harm.
             start_to_close_timeout=timedelta(minutes=3),
-            heartbeat_timeout=timedelta(seconds=60),
             retry_policy=MAIL_RETRY,
             summary=f"Email: {purpose.replace('-', ' ')}",
         )

@@ -5,7 +5,8 @@ from the environment alone) poll one task queue of the dev server. Twenty cases 
 review, then a call handler records a crime on each, a few at a time; after the first
 few, the worker holding most cases is killed with SIGKILL: no drain, no goodbye. Its
 cached cases, its half-done updates and activities, move to the survivor once Temporal's
-timeouts notice (sticky queue 10 s, workflow task 10 s, activity start-to-close 30 s).
+timeouts notice (sticky queue 10 s, workflow task 10 s, activity start-to-close 10 to 60 s;
+an email caught mid-send waits out its 3-minute start-to-close, see ``CaseBase._notify``).
 
 Every case must end ``with_imu`` with exactly one crime reference and exactly one
 crime-recorded notification, and the survivor must have finished cases the victim began.
@@ -39,7 +40,7 @@ CASES = 20
 IN_FLIGHT = 5  # record-crime updates running at once
 KILL_AFTER = 5  # completed updates before the kill
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = pytest.mark.timeout(480)
 
 
 class WorkerProcess:
@@ -139,7 +140,7 @@ async def _run(workers: list[WorkerProcess], client: Client, db_pool: Any, task_
         done_at_kill = done
         assert done_at_kill < CASES, "every case finished before the kill"
 
-        await asyncio.wait_for(asyncio.gather(*updates), timeout=150)
+        await asyncio.wait_for(asyncio.gather(*updates), timeout=330)
         recovered_in = asyncio.get_running_loop().time() - killed_at
 
         for handle in handles:
@@ -185,7 +186,7 @@ async def _run(workers: list[WorkerProcess], client: Client, db_pool: Any, task_
 async def _record_crime(handle: WorkflowHandle[Any, Any]) -> None:
     """Record the crime, as a call handler would: retrying until the case says it is done."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + 120
+    deadline = loop.time() + 300  # an email caught mid-send by the kill: 3 min
     while True:
         try:
             await handle.execute_update(
