@@ -25,6 +25,7 @@ from activities.rules import (
     working_days_after,
 )
 from activities.store import CaseStore
+from whn.codec import CodecKeyError
 from whn.db import create_pool
 from whn.settings import Settings, get_settings
 from whn.telemetry import runtime_for, setup_tracing, shutdown_tracing
@@ -103,8 +104,7 @@ def main() -> None:
     code = 0
     try:
         asyncio.run(run(settings))
-    except (OSError, asyncpg.PostgresError, RuntimeError, ValueError) as err:
-        # ValueError: bad configuration, e.g. a malformed payload key (CodecKeyError).
+    except (OSError, asyncpg.PostgresError, RuntimeError, CodecKeyError) as err:
         print(f"whn-worker: cannot start: {str(err).splitlines()[0]}", file=sys.stderr)
         code = 1
     except SystemExit as done:
