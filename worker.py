@@ -11,7 +11,8 @@ from datetime import timedelta
 
 import asyncpg
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.handoff import TeamHandoff
 from activities.intel import IntelligenceSearch
@@ -66,6 +67,9 @@ def build_worker(
             name_outcome,
         ],
         max_cached_workflows=settings.max_cached_workflows,
+        workflow_runner=(
+            SandboxedWorkflowRunner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
+        ),
         graceful_shutdown_timeout=timedelta(seconds=20),
     )
 

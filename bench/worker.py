@@ -8,8 +8,9 @@ gets the baseline's workflow and activity instead of ours. So a change to the re
 worker's tuning changes all three workloads alike.
 
 ``BENCH_WORKER_VARIANT`` tries a tuning on all three alike, without editing the worker:
-``passthrough`` (sandbox with every module passed through: no per-workflow re-import)
-or ``unsandboxed`` (no sandbox at all). Unset, the worker is as shipped.
+``sandboxed`` (the SDK's workflow sandbox, as the tests run it; production runs without
+it, see ``WHN_WORKFLOW_SANDBOX``) or ``passthrough`` (the sandbox with every module
+passed through: no per-workflow re-import). Unset, the worker is as shipped.
 
 Ready when its log says ``worker polling task queue`` (``bench.stack`` waits for it).
 """
@@ -20,14 +21,14 @@ import os
 import sys
 from typing import Any
 
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import worker as whn_worker
 from bench.baselines import BaselineCaseWorkflow, no_op
 
 READY_LINE = "worker polling task queue"
-VARIANTS = ("passthrough", "unsandboxed")
+VARIANTS = ("sandboxed", "passthrough")
 
 _real_build_worker = whn_worker.build_worker
 
@@ -49,8 +50,8 @@ def _build_worker(workload: str, variant: str | None) -> Any:
             config["workflow_runner"] = SandboxedWorkflowRunner(
                 restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
             )
-        elif variant == "unsandboxed":
-            config["workflow_runner"] = UnsandboxedWorkflowRunner()
+        elif variant == "sandboxed":
+            config["workflow_runner"] = SandboxedWorkflowRunner()
         return Worker(**config)
 
     return build

@@ -100,6 +100,9 @@ def settings(
         smtp_port=mail_sink.port,
         data_dir=tmp_path_factory.mktemp("whn"),
         codec_keys=TEST_CODEC_KEYS,
+        # Workflows run in the SDK's sandbox here (production runs them without it): a
+        # non-deterministic call in workflow code fails the test that reaches it.
+        workflow_sandbox=True,
     )
 
 

@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = None
     max_cached_workflows: int = 2_000
+    # Run workflow code inside the SDK's sandbox (re-imports workflow modules per case and
+    # checks every call for non-determinism). Off in production: measured in bench/, it
+    # costs about a third of the worker's CPU. The test suite and the replay tests run
+    # every workflow inside it, so a non-deterministic call still fails CI.
+    workflow_sandbox: bool = False
     db_pool_size: int = 20
 
     # Payload encryption (whn.codec). Keys: "k2:BASE64,k1:BASE64" (the first encrypts)

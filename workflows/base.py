@@ -42,6 +42,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows import attributes as sa
 
+# workflow.patched ids: one per change to workflow code made while cases are open.
+PATCH_LETTERS_AFTER_DECISION = "letters-after-decision"
+
 # Short database writes run as local activities: one round trip fewer per step. They
 # retry until PostgreSQL is back; a case never gives up on its own records.
 DB_TIMEOUT = timedelta(seconds=10)
@@ -125,6 +128,8 @@ class CaseBase:
     _lock: asyncio.Lock
     _inbox: list[DetailsReply]
     _changes: int
+    _letters_out: int
+    _letters: list[asyncio.Task[None]]
 
     async def _escalate(self, what: str, key: str) -> None:
         """Tell the supervisor once per key and escalation count."""
@@ -198,7 +203,7 @@ class CaseBase:
             for d in self.s.deadlines
         )
 
-    async def _notify(
+    def _letter(
         self,
         purpose: str,
         audience: Audience,
@@ -206,7 +211,8 @@ class CaseBase:
         *,
         to: str | None = None,
         extra: dict[str, Any] | None = None,
-    ) -> Notified:
+    ) -> Notify:
+        """A letter with the case's context as it is now."""
         context: dict[str, Any] = {
             "receipt_code": self._inp.receipt_code,
             "crime_reference": self.s.crime_reference,
@@ -217,16 +223,30 @@ class CaseBase:
             "stage": self.s.stage.value,
             **(extra or {}),
         }
+        return Notify(
+            workflow_id=self._id,
+            purpose=purpose,
+            audience=audience,
+            to=to,
+            letter=letter,
+            context=context,
+        )
+
+    async def _notify(
+        self,
+        purpose: str,
+        audience: Audience,
+        letter: str,
+        *,
+        to: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Notified:
+        return await self._send(self._letter(purpose, audience, letter, to=to, extra=extra))
+
+    async def _send(self, notify: Notify) -> Notified:
         return await workflow.execute_activity_method(
             Mailer.notify,
-            Notify(
-                workflow_id=self._id,
-                purpose=purpose,
-                audience=audience,
-                to=to,
-                letter=letter,
-                context=context,
-            ),
+            notify,
             # Long enough for the outbox write after a send to outlast a database blip
             # (see Mailer.notify): a retry after a successful send would send it again.
             # No heartbeat timeout: tried (20 s, then 60 s), a loaded worker's live sends
@@ -234,8 +254,47 @@ class CaseBase:
             # letter held up three minutes by a dead worker is the lesser harm.
             start_to_close_timeout=timedelta(minutes=3),
             retry_policy=MAIL_RETRY,
-            summary=f"Email: {purpose.replace('-', ' ')}",
+            summary=f"Email: {notify.purpose.replace('-', ' ')}",
         )
+
+    async def _notify_after(
+        self,
+        purpose: str,
+        audience: Audience,
+        letter: str,
+        *,
+        to: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """A letter a staff action orders but need not wait for.
+
+        The action returns once its decision is recorded (a round trip to the mail
+        server less for the caller); the letter, written now with the case as it is
+        now, is sent by the case itself, which neither finishes nor continues as new
+        before it is (``letters_sent``). Retries are the same as ``_notify``'s. Cases
+        that took such an action before this change replay with the letter awaited.
+        """
+        notify = self._letter(purpose, audience, letter, to=to, extra=extra)
+        if not workflow.patched(PATCH_LETTERS_AFTER_DECISION):
+            await self._send(notify)
+            return
+        self._letters_out += 1
+        self._letters.append(asyncio.create_task(self._send_later(notify)))
+
+    async def _send_later(self, notify: Notify) -> None:
+        try:
+            await self._send(notify)
+        except ActivityError as err:
+            # Only a refusal the mail activity marks final gets here (MAIL_RETRY never
+            # gives up): keep it on the case's record rather than fail the case.
+            workflow.logger.error("letter %s not sent: %s", notify.purpose, err.cause or err)
+            await self._record("letter_failed", "system", {"purpose": notify.purpose})
+        finally:
+            self._letters_out -= 1
+
+    def letters_sent(self) -> bool:
+        """No letter ordered by a staff action is still on its way."""
+        return self._letters_out == 0
 
     async def _record(
         self,

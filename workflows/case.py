@@ -52,6 +52,8 @@ class CaseWorkflow(ReviewSteps, InvestigationSteps):
         self._lock = asyncio.Lock()
         self._inbox: list[DetailsReply] = []
         self._changes = 0
+        self._letters_out = 0
+        self._letters: list[asyncio.Task[None]] = []
 
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseView:
@@ -63,7 +65,7 @@ class CaseWorkflow(ReviewSteps, InvestigationSteps):
             await self._stage_work()
             await self._on_time()
             if self._history_too_long():
-                await workflow.wait_condition(workflow.all_handlers_finished)
+                await workflow.wait_condition(self._settled)
                 self.s.runs += 1
                 workflow.continue_as_new(
                     CaseInput(
@@ -74,9 +76,12 @@ class CaseWorkflow(ReviewSteps, InvestigationSteps):
                         state=self.s,
                     )
                 )
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(self._settled)
         workflow.set_current_details(f"Closed: {self.s.stage.value}")
         return self.view()
+
+    def _settled(self) -> bool:
+        return workflow.all_handlers_finished() and self.letters_sent()
 
     async def _step1_receipt_and_screening(self) -> None:
         inp = self._inp

@@ -148,7 +148,7 @@ class InvestigationSteps(CaseBase):
                 {"investigation_reference": ref},
                 fields={"investigation_reference": ref},
             )
-            await self._notify(
+            await self._notify_after(
                 "investigation-opened",
                 "reporter",
                 "investigation_opened",
@@ -227,7 +227,7 @@ class InvestigationSteps(CaseBase):
                 start_to_close_timeout=DB_TIMEOUT,
             )
             self.s.outcome = action.outcome
-            await self._notify(
+            await self._notify_after(
                 "case-closed",
                 "reporter",
                 "case_closed",
@@ -240,7 +240,9 @@ class InvestigationSteps(CaseBase):
                 f"closed with outcome {action.outcome}",
                 fields={"outcome": action.outcome, "closed_at": workflow.now()},
             )
-            return self._result(f"Closed with outcome {action.outcome} ({name}); victim told.")
+            return self._result(
+                f"Closed with outcome {action.outcome} ({name}); the victim's letter is on its way."
+            )
 
     @close.validator
     def _check_close(self, action: CloseCase) -> None:

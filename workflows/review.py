@@ -159,7 +159,7 @@ class ReviewSteps(CaseBase):
                 )
             )
             self._deadline(f"details_reply_{number}", now + self._inp.timings.details_expiry)
-            await self._notify(
+            await self._notify_after(
                 f"details-request-{number}",
                 "reporter",
                 "details_request",
@@ -169,7 +169,7 @@ class ReviewSteps(CaseBase):
             await self._set_stage(
                 Stage.AWAITING_DETAILS, action.actor, f"details requested ({number})"
             )
-            return self._result("Reporter emailed; waiting for details.")
+            return self._result("Question recorded and on its way to the reporter.")
 
     @request_details.validator
     def _check_request_details(self, action: RequestDetails) -> None:

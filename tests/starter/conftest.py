@@ -58,5 +58,7 @@ async def cli(
         "WHN_DATA_DIR": str(settings.data_dir),
     }
     env.pop("WHN_STAFF_ID", None)
-    async with build_worker(dev_client, db_pool, settings, task_queue=task_queue):
+    # The worker as shipped (no workflow sandbox), where the other tests run the sandbox.
+    shipped = settings.model_copy(update={"workflow_sandbox": False})
+    async with build_worker(dev_client, db_pool, shipped, task_queue=task_queue):
         yield Cli(env)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 
 from domain.case import (
     Acknowledge,
@@ -137,6 +138,60 @@ async def test_investigation_through_to_outcome(client, case_worker, mail_sink, 
         "SELECT team, acknowledged_by FROM team_queue WHERE workflow_id = $1", submitted.workflow_id
     )
     assert dict(queued) == {"team": "lpt-cambridge", "acknowledged_by": "officer-1"}
+
+
+async def test_close_answers_before_its_letter_and_the_case_waits_for_it(
+    client, case_worker, mail_sink, db_pool
+):
+    """The closing letter follows the recorded decision: with the mail server down,
+    ``close`` answers at once and the decision is in the case store, but the case stays
+    open until its letter is sent; once the server is back the letter goes, once, and the
+    case ends."""
+    submitted, handle = await _case_with_imu(client, case_worker)
+    await _investigating(handle)
+    await wait_view(handle, lambda v: v.intelligence is not None)
+    for step in ("witnesses", "scene", "cctv", "forensics"):
+        await handle.execute_update(
+            CaseWorkflow.record_step, RecordStep(actor="officer-1", step=step, note="done")
+        )
+    wid = submitted.workflow_id
+    mail_sink.stop()
+    try:
+        result = await handle.execute_update(
+            CaseWorkflow.close, CloseCase(actor="officer-1", outcome=1, note="Charged.")
+        )
+        assert result.stage == Stage.CLOSED
+        assert "on its way" in result.detail
+        stored = await db_pool.fetchval("SELECT stage FROM cases WHERE workflow_id = $1", wid)
+        assert stored == "closed"
+        for _ in range(300):
+            failed = await db_pool.fetchrow(
+                """SELECT attempts, sent_at FROM notifications
+                   WHERE workflow_id = $1 AND purpose = 'case-closed'""",
+                wid,
+            )
+            if failed is not None and failed["attempts"] >= 1:
+                break
+            await asyncio.sleep(0.1)
+        assert failed is not None and failed["attempts"] >= 1 and failed["sent_at"] is None
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+    finally:
+        mail_sink.start()
+    view = await handle.result()
+    assert view.stage == Stage.CLOSED
+    sent = await db_pool.fetchrow(
+        "SELECT sent_at FROM notifications WHERE workflow_id = $1 AND purpose = 'case-closed'", wid
+    )
+    assert sent["sent_at"] is not None
+    await mail_sink.await_for(
+        lambda m: "has been closed" in m["Subject"] and view.crime_reference in m["Subject"]
+    )
+    closing = [
+        m
+        for m in mail_sink.messages()
+        if "has been closed" in m["Subject"] and view.crime_reference in m["Subject"]
+    ]
+    assert len(closing) == 1
 
 
 class TeamSystem:
