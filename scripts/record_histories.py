@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.api.testservice.v1 import SleepRequest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from domain.case import (
@@ -306,6 +306,23 @@ async def record(names: list[str], *, suffix: str | None, codec_keys: str | None
             await postgres.stop()
 
 
+async def _settled(handle: WorkflowHandle[Any, Any]) -> None:
+    """Until the case has closed, or has nothing in flight (staff actions answer before
+    their letters are sent, so a path's last answer can come before its last letter)."""
+    quiet = 0
+    for _ in range(600):
+        desc = await handle.describe()
+        raw = desc.raw_description
+        if desc.status != WorkflowExecutionStatus.RUNNING:
+            return
+        busy = bool(raw.pending_activities) or raw.HasField("pending_workflow_task")
+        quiet = 0 if busy else quiet + 1
+        if quiet >= 3:
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"{handle.id} still busy after 30 s")
+
+
 async def _record_on(
     env: WorkflowEnvironment, settings: Settings, dsn: str, names: list[str], suffix: str | None
 ) -> list[Path]:
@@ -316,6 +333,7 @@ async def _record_on(
             recorder = Recorder(env, env.client)
             for name in names:
                 handle = await PATHS[name](recorder)
+                await _settled(handle)
                 history = await handle.fetch_history()
                 path = OUT / (f"{name}.{suffix}.json" if suffix else f"{name}.json")
                 path.write_text(history.to_json() + "\n")

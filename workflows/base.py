@@ -10,6 +10,7 @@ live in ``workflows.review`` (Steps 1-2) and ``workflows.investigation`` (Steps 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -265,32 +266,47 @@ class CaseBase:
         *,
         to: str | None = None,
         extra: dict[str, Any] | None = None,
+        then: Callable[[Notified], None] | None = None,
     ) -> None:
         """A letter a staff action orders but need not wait for.
 
-        The action returns once its decision is recorded (a round trip to the mail
-        server less for the caller); the letter, written now with the case as it is
-        now, is sent by the case itself, which neither finishes nor continues as new
-        before it is (``letters_sent``). Retries are the same as ``_notify``'s. Cases
-        that took such an action before this change replay with the letter awaited.
+        The action answers once its decision is recorded (the mail server's round trip
+        and two workflow tasks less for the caller); the letter, written now with the
+        case as it is now, is sent by the case itself, which neither finishes nor
+        continues as new before it is (``letters_sent``). ``then`` gets the result once
+        it is sent (a deadline met by the letter is met when it goes). Retries are the
+        same as ``_notify``'s. Cases that took such an action before this change replay
+        with the letter awaited in place.
         """
         notify = self._letter(purpose, audience, letter, to=to, extra=extra)
         if not workflow.patched(PATCH_LETTERS_AFTER_DECISION):
-            await self._send(notify)
+            sent = await self._send(notify)
+            if then is not None:
+                then(sent)
             return
         self._letters_out += 1
-        self._letters.append(asyncio.create_task(self._send_later(notify)))
+        self._letters.append(asyncio.create_task(self._send_later(notify, then)))
 
-    async def _send_later(self, notify: Notify) -> None:
+    async def _send_later(self, notify: Notify, then: Callable[[Notified], None] | None) -> None:
         try:
-            await self._send(notify)
+            sent = await self._send(notify)
         except ActivityError as err:
             # Only a refusal the mail activity marks final gets here (MAIL_RETRY never
             # gives up): keep it on the case's record rather than fail the case.
             workflow.logger.error("letter %s not sent: %s", notify.purpose, err.cause or err)
             await self._record("letter_failed", "system", {"purpose": notify.purpose})
+        else:
+            if then is not None:
+                then(sent)
         finally:
             self._letters_out -= 1
+
+    def _meet_if_sent(self, deadline: str) -> Callable[[Notified], None]:
+        def meet(sent: Notified) -> None:
+            if sent.sent:
+                self._meet(deadline)
+
+        return meet
 
     def letters_sent(self) -> bool:
         """No letter ordered by a staff action is still on its way."""

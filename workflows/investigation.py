@@ -89,7 +89,7 @@ class InvestigationSteps(CaseBase):
             )
             self._deadline("right6_decision_explained", due)
             self.s.outcome = outcome
-            sent = await self._notify(
+            await self._notify_after(
                 "imu-closed",
                 "reporter",
                 "imu_closed",
@@ -99,16 +99,18 @@ class InvestigationSteps(CaseBase):
                     "outcome": outcome,
                     "outcome_name": name,
                 },
+                then=self._meet_if_sent("right6_decision_explained"),
             )
-            if sent.sent:
-                self._meet("right6_decision_explained")
             await self._set_stage(
                 Stage.CLOSED_BY_IMU,
                 action.actor,
                 f"closed by the IMU: {action.reason} (outcome {outcome})",
                 fields={"outcome": outcome, "closed_at": now},
             )
-            return self._result(f"Closed by the IMU with outcome {outcome} ({name}); victim told.")
+            return self._result(
+                f"Closed by the IMU with outcome {outcome} ({name}); the victim's letter is on"
+                " its way."
+            )
 
     @imu_close.validator
     def _check_imu_close(self, action: ImuClose) -> None:

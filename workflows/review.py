@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from datetime import datetime
+from typing import Any
 
 from temporalio import workflow
 
@@ -37,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows.base import (
     DB_RETRY,
     DB_TIMEOUT,
+    PATCH_LETTERS_AFTER_DECISION,
     CaseBase,
 )
 
@@ -198,7 +200,7 @@ class ReviewSteps(CaseBase):
                 " whether to investigate further."
             )
             support = self._victim_support_wanted()
-            sent = await self._notify(
+            await self._notify_after(
                 "crime-recorded",
                 "reporter",
                 "crime_recorded",
@@ -212,9 +214,8 @@ class ReviewSteps(CaseBase):
                         else ""
                     ),
                 },
+                then=self._meet_if_sent("crn_or_explanation"),
             )
-            if sent.sent:
-                self._meet("crn_or_explanation")
             await self._record(
                 "crime_recorded",
                 action.actor,
@@ -253,7 +254,7 @@ class ReviewSteps(CaseBase):
         async with self._acting("not-a-crime", action):
             self._meet("crime_recording_decision")
             self._close_open_request()
-            sent = await self._notify(
+            await self._notify_after(
                 "not-a-crime",
                 "reporter",
                 "not_a_crime",
@@ -262,16 +263,15 @@ class ReviewSteps(CaseBase):
                     "advice": action.advice,
                     "agencies": "\n".join(f"- {a}" for a in action.agencies) or "- none named",
                 },
+                then=self._meet_if_sent("crn_or_explanation"),
             )
-            if sent.sent:
-                self._meet("crn_or_explanation")
             await self._set_stage(
                 Stage.NOT_A_CRIME,
                 action.actor,
                 "not a crime; reporter advised",
                 fields={"closed_at": workflow.now()},
             )
-            return self._result("Reporter advised; case closed as not a crime.")
+            return self._result("Case closed as not a crime; the reporter's advice is on its way.")
 
     @not_a_crime.validator
     def _check_not_a_crime(self, action: NotACrime) -> None:
@@ -296,7 +296,7 @@ class ReviewSteps(CaseBase):
             summary="Victim support referral recorded",
             start_to_close_timeout=DB_TIMEOUT,
         )
-        sent = await self._notify(
+        await self._notify_after(
             "victim-support-referral",
             "victim_support",
             "victim_support_referral",
@@ -306,9 +306,8 @@ class ReviewSteps(CaseBase):
                 "enhanced_rights": "yes" if self.s.enhanced_rights else "no",
                 **self._personal_context(),
             },
+            then=self._meet_if_sent("victim_support_referral"),
         )
-        if sent.sent:
-            self._meet("victim_support_referral")
 
     async def _redirect(
         self, *, actor: str, agency_name: str, reason: str, contact: str, agency_email: str | None
@@ -324,24 +323,30 @@ class ReviewSteps(CaseBase):
             start_to_close_timeout=DB_TIMEOUT,
         )
         context = {"agency_name": agency_name, "reason": reason, "agency_contact": contact}
-        told, _ = await asyncio.gather(
-            self._notify(
+        reporter_letter: dict[str, Any] = {
+            "to": self._inp.report.reporter.email,
+            "extra": context,
+        }
+        agency_letter: dict[str, Any] = {
+            "to": agency_email,
+            "extra": {**context, **self._personal_context()},
+        }
+        if workflow.patched(PATCH_LETTERS_AFTER_DECISION):
+            await self._notify_after(
                 "redirected",
                 "reporter",
                 "redirected",
-                to=self._inp.report.reporter.email,
-                extra=context,
-            ),
-            self._notify(
-                "agency-copy",
-                "agency",
-                "agency_copy",
-                to=agency_email,
-                extra={**context, **self._personal_context()},
-            ),
-        )
-        if told.sent:
-            self._meet("crn_or_explanation")
+                then=self._meet_if_sent("crn_or_explanation"),
+                **reporter_letter,
+            )
+            await self._notify_after("agency-copy", "agency", "agency_copy", **agency_letter)
+        else:
+            told, _ = await asyncio.gather(
+                self._notify("redirected", "reporter", "redirected", **reporter_letter),
+                self._notify("agency-copy", "agency", "agency_copy", **agency_letter),
+            )
+            if told.sent:
+                self._meet("crn_or_explanation")
         await self._set_stage(
             Stage.REDIRECTED,
             actor,

@@ -129,6 +129,16 @@ async def test_activities_retried_after_their_write_send_one_email_and_issue_one
             CaseWorkflow.record_crime, RecordCrime(actor="handler-1", category="burglary")
         )
         await wait_view(handle, lambda v: v.assessment is not None)
+        # The letters follow the answer (retried after their lost answers): the deadlines
+        # they meet are met once they have gone.
+        await wait_view(
+            handle,
+            lambda v: all(
+                d.met
+                for d in v.deadlines
+                if d.name in ("crn_or_explanation", "victim_support_referral")
+            ),
+        )
 
     purposes = {"receipt", "crime-recorded", "victim-support-referral"}
     assert flaky.attempts == {"reference:crime": 2, **{f"email:{p}": 2 for p in purposes}}

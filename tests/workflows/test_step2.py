@@ -124,7 +124,13 @@ async def test_record_crime_issues_crn_emails_it_and_refers_victim(
         submitted.workflow_id,
     )
     assert referral["agency"] == "Victim Support" and referral["due_at"] is not None
-    view = await handle.query(CaseWorkflow.view)
+    # The letters follow the recorded decision; the deadlines they meet are met as they go.
+    view = await wait_view(
+        handle,
+        lambda v: all(
+            d.met for d in v.deadlines if d.name in ("crn_or_explanation", "victim_support_referral")
+        ),
+    )
     met = {d.name: d.met for d in view.deadlines}
     assert met["crime_recording_decision"] is True
     assert met["crn_or_explanation"] is True
