@@ -115,7 +115,9 @@ async def test_record_crime_issues_crn_emails_it_and_refers_victim(
     )
     assert result.stage == Stage.WITH_IMU
     assert result.reference and CRN.match(result.reference)
-    mail = await mail_sink.await_for(lambda m: result.reference in m["Subject"])
+    mail = await mail_sink.await_for(
+        lambda m: m["Subject"] == f"Your crime reference number: {result.reference}"
+    )
     body = mail.get_content()
     assert "Offence: burglary" in body and "Investigations Management Unit" in body
     assert "Victim Support" in body
