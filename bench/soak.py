@@ -31,8 +31,8 @@ id, in either, or a resubmission answered with another receipt code.
 ``duplicated_emails``: (case, purpose) pairs (``X-WHN-Case``, ``X-WHN-Purpose``; one
 Message-ID each) found more than once in the sink. ``duplicated_references``:
 references issued twice to a case or to two cases, or differing between Temporal and
-PostgreSQL. Other problems (a missing receipt email, a letter stuck in the outbox, a
-gap in a reference counter) are listed on stderr and also fail the run.
+PostgreSQL. Other problems (a letter its path must have sent missing from the sink,
+``LETTERS``; a letter stuck in the outbox; a gap in a reference counter) are listed on stderr and also fail the run.
 
 One file on purpose: it is a script to read top to bottom, not a library.
 """
@@ -117,6 +117,14 @@ FINAL = {
     "details": Stage.AWAITING_REVIEW,
     "not_a_crime": Stage.NOT_A_CRIME,
     "investigate": Stage.CLOSED,
+}
+# The letters each path must have sent by the end (staff actions answer before their
+# letters go, so a stage alone does not say a case's letters are out).
+LETTERS = {
+    "record": {"receipt", "crime-recorded"},
+    "details": {"receipt", "details-request-1", "details-received-1"},
+    "not_a_crime": {"receipt", "not-a-crime"},
+    "investigate": {"receipt", "crime-recorded", "investigation-opened", "case-closed"},
 }
 SHARES = (("record", 0.7), ("details", 0.1), ("not_a_crime", 0.1), ("investigate", 0.1))
 # A case that makes no progress for this long is reported (as lost) rather than waited for.
@@ -442,10 +450,22 @@ async def quiesce(
             "SELECT count(*) FROM notifications WHERE sent_at IS NULL AND recipient <> ''"
         )
         count = len(sink.paths())
-        if unsent == 0 and count == last:
+        if unsent == 0 and count == last and not missing_letters(cases, sink):
             return
         last = count
         await asyncio.sleep(3)
+
+
+def missing_letters(cases: list[Case], sink: MailSink) -> list[str]:
+    """Each case's expected letters (``LETTERS``) that are not in the sink."""
+    sent = {(h["X-WHN-Case"], h["X-WHN-Purpose"]) for h in sink_headers(sink)}
+    return [
+        f"{c.workflow_id}: no {purpose} email in the sink"
+        for c in cases
+        if c.workflow_id
+        for purpose in sorted(LETTERS[c.path])
+        if (c.workflow_id, purpose) not in sent
+    ]
 
 
 def sink_headers(sink: MailSink) -> list[Any]:
@@ -515,9 +535,7 @@ async def cross_check(
     for headers in sink_headers(sink):
         emails[(headers["X-WHN-Case"], headers["X-WHN-Purpose"])] += 1
     found.duplicated_emails += [f"{k} x{n}" for k, n in emails.items() if n > 1]
-    for case in cases:
-        if emails[(case.workflow_id, "receipt")] == 0:
-            found.other.append(f"{case.workflow_id}: no receipt email in the sink")
+    found.other += missing_letters(cases, sink)
     unsent = await pool.fetch(
         "SELECT workflow_id, purpose, attempts, last_error FROM notifications"
         " WHERE sent_at IS NULL AND recipient <> ''"
