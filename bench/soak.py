@@ -32,7 +32,8 @@ id, in either, or a resubmission answered with another receipt code.
 Message-ID each) found more than once in the sink. ``duplicated_references``:
 references issued twice to a case or to two cases, or differing between Temporal and
 PostgreSQL. Other problems (a letter its path must have sent missing from the sink,
-``LETTERS``; a letter stuck in the outbox; a gap in a reference counter) are listed on stderr and also fail the run.
+``LETTERS``; a letter stuck in the outbox; a gap in a reference counter) are listed on
+stderr and also fail the run.
 
 One file on purpose: it is a script to read top to bottom, not a library.
 """

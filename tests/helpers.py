@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import uuid
 from collections.abc import Callable
@@ -72,3 +73,18 @@ async def skip_time(time_env: Any, duration: timedelta) -> None:
     await time_env.client.test_service.unlock_time_skipping_with_sleep(
         request, timeout=timedelta(minutes=3)
     )
+
+
+async def until(check: Callable[[], Any], *, within: float = 60, what: str = "") -> Any:
+    """Poll ``check`` (plain or async) until it returns something truthy; that value."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        found = check()
+        if inspect.isawaitable(found):
+            found = await found
+        if found:
+            return found
+        if loop.time() > deadline:
+            raise AssertionError(f"not reached within {within} s: {what or check}")
+        await asyncio.sleep(0.2)

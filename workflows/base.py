@@ -129,7 +129,6 @@ class CaseBase:
     _lock: asyncio.Lock
     _inbox: list[DetailsReply]
     _changes: int
-    _letters_out: int
     _letters: list[asyncio.Task[None]]
 
     async def _escalate(self, what: str, key: str) -> None:
@@ -259,32 +258,23 @@ class CaseBase:
         )
 
     async def _notify_after(
-        self,
-        purpose: str,
-        audience: Audience,
-        letter: str,
-        *,
-        to: str | None = None,
-        extra: dict[str, Any] | None = None,
-        then: Callable[[Notified], None] | None = None,
+        self, notify: Notify, *, then: Callable[[Notified], None] | None = None
     ) -> None:
-        """A letter a staff action orders but need not wait for.
+        """Send ``notify`` (a ``_letter``, written with the case as it is now) without
+        holding up the staff action that ordered it.
 
         The action answers once its decision is recorded (the mail server's round trip
-        and two workflow tasks less for the caller); the letter, written now with the
-        case as it is now, is sent by the case itself, which neither finishes nor
-        continues as new before it is (``letters_sent``). ``then`` gets the result once
-        it is sent (a deadline met by the letter is met when it goes). Retries are the
-        same as ``_notify``'s. Cases that took such an action before this change replay
-        with the letter awaited in place.
+        and two workflow tasks less for the caller); the case sends the letter itself and
+        neither finishes nor continues as new before it is (``letters_sent``). ``then``
+        gets the result once it is sent (a deadline met by the letter is met when it
+        goes). Retries are the same as ``_notify``'s. Cases that took such an action
+        before this change replay with the letter awaited in place.
         """
-        notify = self._letter(purpose, audience, letter, to=to, extra=extra)
         if not workflow.patched(PATCH_LETTERS_AFTER_DECISION):
             sent = await self._send(notify)
             if then is not None:
                 then(sent)
             return
-        self._letters_out += 1
         self._letters.append(asyncio.create_task(self._send_later(notify, then)))
 
     async def _send_later(self, notify: Notify, then: Callable[[Notified], None] | None) -> None:
@@ -298,8 +288,6 @@ class CaseBase:
         else:
             if then is not None:
                 then(sent)
-        finally:
-            self._letters_out -= 1
 
     def _meet_if_sent(self, deadline: str) -> Callable[[Notified], None]:
         def meet(sent: Notified) -> None:
@@ -310,7 +298,7 @@ class CaseBase:
 
     def letters_sent(self) -> bool:
         """No letter ordered by a staff action is still on its way."""
-        return self._letters_out == 0
+        return all(letter.done() for letter in self._letters)
 
     async def _record(
         self,

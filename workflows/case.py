@@ -52,7 +52,6 @@ class CaseWorkflow(ReviewSteps, InvestigationSteps):
         self._lock = asyncio.Lock()
         self._inbox: list[DetailsReply] = []
         self._changes = 0
-        self._letters_out = 0
         self._letters: list[asyncio.Task[None]] = []
 
     @workflow.run

@@ -90,15 +90,17 @@ class InvestigationSteps(CaseBase):
             self._deadline("right6_decision_explained", due)
             self.s.outcome = outcome
             await self._notify_after(
-                "imu-closed",
-                "reporter",
-                "imu_closed",
-                to=self._inp.report.reporter.email,
-                extra={
-                    "reason_text": IMU_REASON_TEXT[action.reason],
-                    "outcome": outcome,
-                    "outcome_name": name,
-                },
+                self._letter(
+                    "imu-closed",
+                    "reporter",
+                    "imu_closed",
+                    to=self._inp.report.reporter.email,
+                    extra={
+                        "reason_text": IMU_REASON_TEXT[action.reason],
+                        "outcome": outcome,
+                        "outcome_name": name,
+                    },
+                ),
                 then=self._meet_if_sent("right6_decision_explained"),
             )
             await self._set_stage(
@@ -151,11 +153,13 @@ class InvestigationSteps(CaseBase):
                 fields={"investigation_reference": ref},
             )
             await self._notify_after(
-                "investigation-opened",
-                "reporter",
-                "investigation_opened",
-                to=report.reporter.email,
-                extra={"team_name": team_name(team)},
+                self._letter(
+                    "investigation-opened",
+                    "reporter",
+                    "investigation_opened",
+                    to=report.reporter.email,
+                    extra={"team_name": team_name(team)},
+                )
             )
             await self._allocate_to(team, action.actor)
             return self._result(f"Investigation {ref} opened; allocated to {team}.", reference=ref)
@@ -230,11 +234,13 @@ class InvestigationSteps(CaseBase):
             )
             self.s.outcome = action.outcome
             await self._notify_after(
-                "case-closed",
-                "reporter",
-                "case_closed",
-                to=self._inp.report.reporter.email,
-                extra={"outcome": action.outcome, "outcome_name": name, "note": action.note},
+                self._letter(
+                    "case-closed",
+                    "reporter",
+                    "case_closed",
+                    to=self._inp.report.reporter.email,
+                    extra={"outcome": action.outcome, "outcome_name": name, "note": action.note},
+                )
             )
             await self._set_stage(
                 Stage.CLOSED,

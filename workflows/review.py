@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from datetime import datetime
-from typing import Any
 
 from temporalio import workflow
 
@@ -162,11 +161,13 @@ class ReviewSteps(CaseBase):
             )
             self._deadline(f"details_reply_{number}", now + self._inp.timings.details_expiry)
             await self._notify_after(
-                f"details-request-{number}",
-                "reporter",
-                "details_request",
-                to=self._inp.report.reporter.email,
-                extra={"question": action.question},
+                self._letter(
+                    f"details-request-{number}",
+                    "reporter",
+                    "details_request",
+                    to=self._inp.report.reporter.email,
+                    extra={"question": action.question},
+                )
             )
             await self._set_stage(
                 Stage.AWAITING_DETAILS, action.actor, f"details requested ({number})"
@@ -201,19 +202,21 @@ class ReviewSteps(CaseBase):
             )
             support = self._victim_support_wanted()
             await self._notify_after(
-                "crime-recorded",
-                "reporter",
-                "crime_recorded",
-                to=self._inp.report.reporter.email,
-                extra={
-                    "offence": action.category,
-                    "next_steps": next_steps,
-                    "support_line": (
-                        "We have referred you to Victim Support, who will contact you.\n"
-                        if support
-                        else ""
-                    ),
-                },
+                self._letter(
+                    "crime-recorded",
+                    "reporter",
+                    "crime_recorded",
+                    to=self._inp.report.reporter.email,
+                    extra={
+                        "offence": action.category,
+                        "next_steps": next_steps,
+                        "support_line": (
+                            "We have referred you to Victim Support, who will contact you.\n"
+                            if support
+                            else ""
+                        ),
+                    },
+                ),
                 then=self._meet_if_sent("crn_or_explanation"),
             )
             await self._record(
@@ -255,14 +258,16 @@ class ReviewSteps(CaseBase):
             self._meet("crime_recording_decision")
             self._close_open_request()
             await self._notify_after(
-                "not-a-crime",
-                "reporter",
-                "not_a_crime",
-                to=self._inp.report.reporter.email,
-                extra={
-                    "advice": action.advice,
-                    "agencies": "\n".join(f"- {a}" for a in action.agencies) or "- none named",
-                },
+                self._letter(
+                    "not-a-crime",
+                    "reporter",
+                    "not_a_crime",
+                    to=self._inp.report.reporter.email,
+                    extra={
+                        "advice": action.advice,
+                        "agencies": "\n".join(f"- {a}" for a in action.agencies) or "- none named",
+                    },
+                ),
                 then=self._meet_if_sent("crn_or_explanation"),
             )
             await self._set_stage(
@@ -297,15 +302,17 @@ class ReviewSteps(CaseBase):
             start_to_close_timeout=DB_TIMEOUT,
         )
         await self._notify_after(
-            "victim-support-referral",
-            "victim_support",
-            "victim_support_referral",
-            extra={
-                "offence": self.s.category,
-                "due_at": due.isoformat(),
-                "enhanced_rights": "yes" if self.s.enhanced_rights else "no",
-                **self._personal_context(),
-            },
+            self._letter(
+                "victim-support-referral",
+                "victim_support",
+                "victim_support_referral",
+                extra={
+                    "offence": self.s.category,
+                    "due_at": due.isoformat(),
+                    "enhanced_rights": "yes" if self.s.enhanced_rights else "no",
+                    **self._personal_context(),
+                },
+            ),
             then=self._meet_if_sent("victim_support_referral"),
         )
 
@@ -323,29 +330,26 @@ class ReviewSteps(CaseBase):
             start_to_close_timeout=DB_TIMEOUT,
         )
         context = {"agency_name": agency_name, "reason": reason, "agency_contact": contact}
-        reporter_letter: dict[str, Any] = {
-            "to": self._inp.report.reporter.email,
-            "extra": context,
-        }
-        agency_letter: dict[str, Any] = {
-            "to": agency_email,
-            "extra": {**context, **self._personal_context()},
-        }
+        told = self._letter(
+            "redirected",
+            "reporter",
+            "redirected",
+            to=self._inp.report.reporter.email,
+            extra=context,
+        )
+        copy = self._letter(
+            "agency-copy",
+            "agency",
+            "agency_copy",
+            to=agency_email,
+            extra={**context, **self._personal_context()},
+        )
         if workflow.patched(PATCH_LETTERS_AFTER_DECISION):
-            await self._notify_after(
-                "redirected",
-                "reporter",
-                "redirected",
-                then=self._meet_if_sent("crn_or_explanation"),
-                **reporter_letter,
-            )
-            await self._notify_after("agency-copy", "agency", "agency_copy", **agency_letter)
+            await self._notify_after(told, then=self._meet_if_sent("crn_or_explanation"))
+            await self._notify_after(copy)
         else:
-            told, _ = await asyncio.gather(
-                self._notify("redirected", "reporter", "redirected", **reporter_letter),
-                self._notify("agency-copy", "agency", "agency_copy", **agency_letter),
-            )
-            if told.sent:
+            sent, _ = await asyncio.gather(self._send(told), self._send(copy))
+            if sent.sent:
                 self._meet("crn_or_explanation")
         await self._set_stage(
             Stage.REDIRECTED,

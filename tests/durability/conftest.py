@@ -10,14 +10,13 @@ configure them (``WHN_*``), which a test kills, terminates and replaces.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 from temporalio.client import Client, RPCTimeoutOrCancelledError
@@ -158,18 +157,3 @@ async def retrying(call: Callable[[], Awaitable[T]], *, within: float = 120) -> 
             if loop.time() > deadline:
                 raise
             await asyncio.sleep(0.5)
-
-
-async def until(check: Callable[[], Any], *, within: float = 60, what: str = "") -> Any:
-    """Poll ``check`` (plain or async) until it returns something truthy; that value."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        found = check()
-        if inspect.isawaitable(found):
-            found = await found
-        if found:
-            return found
-        if loop.time() > deadline:
-            raise AssertionError(f"not reached within {within} s: {what or check}")
-        await asyncio.sleep(0.2)

@@ -18,9 +18,9 @@ from temporalio.client import Client, WorkflowHandle
 
 from domain.case import ImuClose, RecordCrime, Stage, Timings
 from starter.intake import submit
-from tests.durability.conftest import Workers, retrying, until
+from tests.durability.conftest import Workers, retrying
 from tests.durability.ledger import assert_gapless, counter, ledger
-from tests.helpers import example, wait_stage, wait_view
+from tests.helpers import example, until, wait_stage, wait_view
 from whn.devstack.temporal_server import free_port
 from workflows.case import CaseWorkflow
 

@@ -31,7 +31,7 @@ from temporalio.service import RPCError
 
 from domain.case import RecordCrime, Stage
 from starter.intake import submit
-from tests.helpers import example, wait_stage
+from tests.helpers import example, until, wait_stage
 from whn.devstack import _process
 from workflows.case import CaseWorkflow
 
@@ -155,18 +155,17 @@ async def _run(workers: list[WorkerProcess], client: Client, db_pool: Any, task_
         # The crime-recorded letter follows the answer: one the killed worker was sending
         # waits out the notify activity's 3-minute start-to-close before the survivor
         # retries it, so allow for that after the last answer.
-        letters_due = asyncio.get_running_loop().time() + 200
-        while True:
-            notices = await db_pool.fetch(
+
+        async def letters_sent() -> list[Any]:
+            rows = await db_pool.fetch(
                 "SELECT workflow_id, count(*) AS n, bool_and(sent_at IS NOT NULL) AS sent"
                 " FROM notifications WHERE workflow_id = ANY($1) AND purpose = 'crime-recorded'"
                 " GROUP BY workflow_id",
                 ids,
             )
-            settled = len(notices) == len(ids) and all(r["sent"] for r in notices)
-            if settled or asyncio.get_running_loop().time() > letters_due:
-                break
-            await asyncio.sleep(0.5)
+            return rows if len(rows) == len(ids) and all(r["sent"] for r in rows) else []
+
+        notices = await until(letters_sent, within=200, what="every crime-recorded letter sent")
         assert {r["workflow_id"]: r["n"] for r in notices} == dict.fromkeys(ids, 1)
         assert all(r["sent"] for r in notices), "a reporter was never told the reference"
 

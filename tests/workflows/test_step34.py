@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus
@@ -22,7 +23,7 @@ from domain.case import (
     Stage,
 )
 from starter.intake import submit
-from tests.helpers import example, skip_time, wait_stage, wait_view
+from tests.helpers import example, skip_time, until, wait_stage, wait_view
 from tests.workflows.conftest import FAST
 from worker import build_worker
 from workflows.case import CaseWorkflow
@@ -164,16 +165,17 @@ async def test_close_answers_before_its_letter_and_the_case_waits_for_it(
         assert "on its way" in result.detail
         stored = await db_pool.fetchval("SELECT stage FROM cases WHERE workflow_id = $1", wid)
         assert stored == "closed"
-        for _ in range(300):
-            failed = await db_pool.fetchrow(
+
+        async def tried() -> Any:
+            row = await db_pool.fetchrow(
                 """SELECT attempts, sent_at FROM notifications
                    WHERE workflow_id = $1 AND purpose = 'case-closed'""",
                 wid,
             )
-            if failed is not None and failed["attempts"] >= 1:
-                break
-            await asyncio.sleep(0.1)
-        assert failed is not None and failed["attempts"] >= 1 and failed["sent_at"] is None
+            return row if row is not None and row["attempts"] >= 1 else None
+
+        failed = await until(tried, within=30, what="the closing letter tried")
+        assert failed["sent_at"] is None
         assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
     finally:
         mail_sink.start()
