@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.case import Timings
@@ -72,6 +74,36 @@ class Settings(BaseSettings):
     codec_port: int = 8081
     codec_token: SecretStr | None = None
     codec_origins: str | None = None  # comma-separated; default: the origin of ui_url
+    # The UI's OIDC login (docs/deployment.md): access tokens signed by the issuer's keys
+    # (JWKS), for this audience, whose claim (a dotted path, e.g. realm_access.roles) holds
+    # one of the comma-separated roles or groups. Unset: only codec_token is accepted.
+    codec_oidc_issuer: str | None = None
+    codec_oidc_audience: str | None = None
+    codec_oidc_jwks_url: str | None = None  # default: the issuer's discovery document
+    codec_oidc_claim: str = "groups"
+    codec_oidc_roles: str | None = None
+    # The case store's password when it is kept out of database_url (a secret file).
+    database_password: SecretStr | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_files(cls, data: Any) -> Any:
+        """``WHN_<NAME>_FILE`` names a file holding a secret (Docker or Kubernetes secrets)."""
+        if isinstance(data, dict):
+            for name in _FILE_SECRETS:
+                variable = f"WHN_{name.upper()}_FILE"
+                path = os.environ.get(variable)
+                if path and not data.get(name):
+                    data[name] = _read_secret(variable, Path(path))
+        return data
+
+    @model_validator(mode="after")
+    def _password_into_dsn(self) -> Settings:
+        if self.database_password is not None:
+            self.database_url = _with_password(
+                self.database_url, self.database_password.get_secret_value()
+            )
+        return self
 
     def timings(self) -> Timings:
         return Timings(
@@ -83,6 +115,30 @@ class Settings(BaseSettings):
             ack_deadline=self.ack_deadline,
             update_interval=self.update_interval,
         )
+
+
+_FILE_SECRETS = ("temporal_api_key", "codec_keys", "codec_token", "database_password")
+
+
+def _read_secret(variable: str, path: Path) -> str:
+    try:
+        value = path.read_text().strip()
+    except OSError as err:
+        raise ValueError(f"{variable}: cannot read {path}: {err.strerror}") from None
+    if not value:
+        raise ValueError(f"{variable}: {path} is empty")
+    return value
+
+
+def _with_password(dsn: str, password: str) -> str:
+    parts = urlsplit(dsn)
+    if parts.password is not None:
+        raise ValueError("WHN_DATABASE_PASSWORD is set but WHN_DATABASE_URL has a password too")
+    user, _, host = parts.netloc.rpartition("@")
+    if not user:
+        raise ValueError("WHN_DATABASE_PASSWORD needs a user name in WHN_DATABASE_URL")
+    netloc = f"{user}:{quote(password, safe='')}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @lru_cache(maxsize=1)

@@ -7,17 +7,26 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload
 
 from whn.codec import EncryptionCodec, Keyring, generate_key
-from whn.codec_server import CodecServer, CodecServerError, ui_origins
+from whn.codec_server import (
+    CodecServer,
+    CodecServerError,
+    OidcVerifier,
+    TokenRefusedError,
+    ui_origins,
+)
 from whn.devstack.temporal_server import free_port
 
 UI = "http://127.0.0.1:8233"
@@ -216,3 +225,244 @@ def test_the_console_script_needs_a_token_then_serves_until_sigterm(tmp_path: Pa
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     assert TOKEN not in err and env["WHN_CODEC_KEYS"] not in err
+
+
+# --- The UI's OIDC access tokens ----------------------------------------------------------
+
+AUDIENCE = "whn-codec"
+GROUP = "whn-operators"
+# The headers the Temporal UI's codec calls carry with "pass access token" on.
+UI_HEADERS = "authorization,authorization-extras,content-type,x-namespace"
+
+
+class _Issuer:
+    """A test OIDC issuer: an RSA key, its JWKS and discovery document over real HTTP."""
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.kid = "test-key-1"
+        issuer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/realms/whn/.well-known/openid-configuration":
+                    body = {"issuer": issuer.url, "jwks_uri": issuer.url + "/certs"}
+                elif self.path == "/realms/whn/certs":
+                    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(issuer.key.public_key()))
+                    body = {"keys": [jwk | {"kid": issuer.kid, "use": "sig", "alg": "RS256"}]}
+                else:
+                    self.send_error(404)
+                    return
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/realms/whn"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def token(self, *, key: object = None, algorithm: str = "RS256", **overrides: object) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": self.url,
+            "aud": [AUDIENCE, "account"],
+            "sub": "operator-7",
+            "iat": now,
+            "exp": now + 300,
+            "groups": [GROUP, "other"],
+        } | overrides
+        claims = {k: v for k, v in claims.items() if v is not None}
+        return jwt.encode(claims, key or self.key, algorithm=algorithm, headers={"kid": self.kid})
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[_Issuer]:
+    test_issuer = _Issuer()
+    yield test_issuer
+    test_issuer.close()
+
+
+@pytest.fixture
+def oidc_server(codec, issuer) -> Iterator[CodecServer]:
+    verifier = OidcVerifier(
+        issuer=issuer.url,
+        audience=AUDIENCE,
+        jwks_url=issuer.url + "/certs",
+        claim="groups",
+        roles=frozenset({GROUP}),
+    )
+    yield from _serve(codec, token=TOKEN, oidc=verifier)
+
+
+def _other_key() -> object:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+REFUSED_TOKENS = [
+    pytest.param({"exp": int(time.time()) - 120}, 401, "expired", id="expired"),
+    pytest.param({"aud": "someone-else"}, 401, "audience", id="wrong-audience"),
+    pytest.param({"iss": "https://evil.example/realms/whn"}, 401, "not valid", id="wrong-issuer"),
+    pytest.param({"groups": ["other"]}, 403, "groups", id="not-an-operator"),
+    pytest.param({"groups": None}, 403, "groups", id="no-groups-claim"),
+    pytest.param({"exp": None}, 401, "not valid", id="no-expiry"),
+    pytest.param(
+        {"key": "signed-with-a-shared-secret-of-32-bytes", "algorithm": "HS256"},
+        401,
+        "",
+        id="hs256",
+    ),
+    pytest.param({"key": "other-key"}, 401, "not valid", id="signed-by-another-key"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "status", "reason"), REFUSED_TOKENS)
+def test_an_oidc_token_that_does_not_admit_is_refused(
+    oidc_server, codec, issuer, overrides, status, reason
+):
+    if overrides.get("key") == "other-key":
+        overrides = overrides | {"key": _other_key()}
+    token = issuer.token(**overrides)
+    response = _post(
+        oidc_server, "/decode", {"payloads": [_sealed(codec)]}, Authorization=f"Bearer {token}"
+    )
+    assert response.status_code == status, response.text
+    assert reason in response.json()["error"]
+    assert "Karen" not in response.text
+
+
+def test_a_claim_path_reaches_keycloak_realm_roles(codec, issuer):
+    verifier = OidcVerifier(
+        issuer=issuer.url,
+        audience=AUDIENCE,
+        jwks_url=issuer.url + "/certs",
+        claim="realm_access.roles",
+        roles=frozenset({"codec-reader"}),
+    )
+    assert verifier.verify(issuer.token(realm_access={"roles": ["codec-reader"]})) == "operator-7"
+    with pytest.raises(TokenRefusedError):
+        verifier.verify(issuer.token(realm_access={"roles": ["other"]}))
+
+
+def test_the_server_as_shipped_decodes_for_an_operator_of_the_issuer(tmp_path, issuer, codec):
+    """``whn-codec-server`` configured as docker-compose.yml configures it: secrets as files,
+    the issuer found through its discovery document, then the UI's calls as the UI makes them."""
+    program = str(Path(sys.executable).parent / "whn-codec-server")
+    key_file, token_file = tmp_path / "codec_keys", tmp_path / "codec_token"
+    key = generate_key()
+    key_file.write_text(f"k1:{key}\n")
+    token_file.write_text(TOKEN + "\n")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WHN_")}
+    env |= {
+        "WHN_CODEC_KEY_FILE": str(key_file),
+        "WHN_CODEC_TOKEN_FILE": str(token_file),
+        "WHN_UI_URL": UI,
+        "WHN_CODEC_OIDC_ISSUER": issuer.url,
+        "WHN_CODEC_OIDC_AUDIENCE": AUDIENCE,
+        "WHN_CODEC_OIDC_ROLES": GROUP,
+        "WHN_CODEC_REQUIRED": "true",
+    }
+    proc = subprocess.Popen(
+        [program, "--port", str(port)], env=env, stderr=subprocess.PIPE, text=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    sealed = json_format.MessageToDict(
+        EncryptionCodec(Keyring.parse(f"k1:{key}")).encode_sync(
+            [Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(SECRET).encode())]
+        )[0]
+    )
+    try:
+        _wait_for(f"{base}/health")
+        preflight = httpx.options(
+            f"{base}/default/decode",
+            headers={
+                "Origin": UI,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": UI_HEADERS,
+            },
+        )
+        assert preflight.status_code == 204
+        allowed = {
+            h.strip().lower() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")
+        }
+        assert set(UI_HEADERS.split(",")) <= allowed
+        assert preflight.headers["Access-Control-Allow-Origin"] == UI
+        assert preflight.headers["Access-Control-Allow-Credentials"] == "true"
+
+        ui_call = {
+            "Origin": UI,
+            "Authorization": f"Bearer {issuer.token()}",
+            "Authorization-Extras": issuer.token(aud="temporal-ui"),  # the ID token
+            "X-Namespace": "default",
+        }
+        decoded = httpx.post(f"{base}/default/decode", json={"payloads": [sealed]}, headers=ui_call)
+        assert decoded.status_code == 200, decoded.text
+        assert _texts(decoded) == [SECRET]
+        assert decoded.headers["Access-Control-Allow-Origin"] == UI
+
+        download = httpx.post(
+            f"{base}/default/download", json={"payloads": [sealed]}, headers=ui_call
+        )
+        assert download.status_code == 200 and _texts(download) == [SECRET]
+        assert download.headers["Content-Disposition"].startswith("attachment")
+
+        expired = ui_call | {"Authorization": f"Bearer {issuer.token(exp=int(time.time()) - 60)}"}
+        assert (
+            httpx.post(
+                f"{base}/default/decode", json={"payloads": [sealed]}, headers=expired
+            ).status_code
+            == 401
+        )
+        elsewhere = ui_call | {"Authorization": f"Bearer {issuer.token(aud='another-app')}"}
+        assert (
+            httpx.post(
+                f"{base}/default/decode", json={"payloads": [sealed]}, headers=elsewhere
+            ).status_code
+            == 401
+        )
+
+        script = httpx.post(
+            f"{base}/decode",
+            json={"payloads": [sealed]},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        assert script.status_code == 200 and _texts(script) == [SECRET]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "OIDC access tokens of " + issuer.url in err
+    assert TOKEN not in err and key not in err and "Karen" not in err
+
+
+def test_the_console_script_refuses_an_issuer_without_an_audience(tmp_path, issuer):
+    program = str(Path(sys.executable).parent / "whn-codec-server")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WHN_")}
+    env |= {"WHN_CODEC_KEYS": f"k1:{generate_key()}", "WHN_CODEC_OIDC_ISSUER": issuer.url}
+    refused = subprocess.run([program], env=env, capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 2 and "WHN_CODEC_OIDC_AUDIENCE" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def _wait_for(url: str) -> None:
+    for _ in range(100):
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    pytest.fail(f"{url} did not answer")
