@@ -17,6 +17,104 @@ In an emergency, or if a crime is happening now, call 999. Otherwise call 101.
 $force_name
 """
 
+# --- Victims' Code Right 6: what a suspect event means, in plain words -------------------
+
+_SUSPECT_NOTE = """
+What your officer added: $note
+"""
+NO_NOTE = "nothing more for now."
+_SUSPECT_ENDING = """
+Your crime reference number is $crime_reference. If you have questions, contact your
+officer, quoting it. If you feel unsafe, or anyone threatens you, call 999.
+"""
+_RIGHT_TO_REVIEW = """
+You can ask us to look at this decision again. This is called the Victims' Right to
+Review. An officer who was not part of the decision will look at the case again and
+write to you with the answer. To ask for a review, contact us within 3 months of this
+letter, quoting $crime_reference, and say that you want a review under the Victims'
+Right to Review scheme. You can ask even if you are not sure the decision is wrong.
+"""
+_VPS_OFFER = """
+You can make a Victim Personal Statement. It is your chance to say, in your own words,
+how the crime has affected you: your health, your feelings, your money, your family,
+or anything else. If the suspect is found guilty, the court reads it before deciding
+the sentence. To make one, tell your officer, quoting $crime_reference. You can make
+it now or later, and you can add to it.
+"""
+_BAIL_CONDITIONS = """
+Bail can have conditions to protect you, such as not contacting you, not coming near
+your home or work, or staying at an address away from you. Your officer will tell you
+which conditions apply. If the suspect breaks a condition, call 101 and quote
+$crime_reference. If you are in danger, call 999.
+"""
+
+
+def _suspect(subject: str, means: str, next_steps: str, *extra: str) -> tuple[str, str]:
+    body = means + "\nWhat happens next: " + next_steps + "".join(extra)
+    return subject + ": $crime_reference", body + _SUSPECT_NOTE + _SUSPECT_ENDING
+
+
+# One letter per suspect event (domain.victims.SuspectEvent.letter): its key and wording.
+SUSPECT_LETTERS: dict[str, tuple[str, str]] = {
+    "suspect_arrested": _suspect(
+        "Someone has been arrested",
+        "The police have arrested someone we think may have committed the crime\n"
+        "against you. This does not yet mean they did it.\n",
+        "we will question them. Then they may be charged, released on bail,\n"
+        "released while we carry on investigating, or released with no further\n"
+        "action. We will tell you which.\n",
+    ),
+    "suspect_interviewed": _suspect(
+        "The suspect has been interviewed",
+        "We have interviewed the suspect under caution. This means they were\n"
+        "asked questions about the crime and told their answers could be used in\n"
+        "court.\n",
+        "we will look at what they said with the other evidence and decide\n"
+        "what to do next. We will tell you what we decide.\n",
+    ),
+    "suspect_charged": _suspect(
+        "The suspect has been charged",
+        "The suspect has been charged. This means they are accused of the crime\n"
+        "and the case will go to court.\n",
+        "the Witness Care Unit will contact you about the court case and\n"
+        "whether you may need to go to court. They will tell you the date of each\n"
+        "hearing.\n",
+        _VPS_OFFER,
+    ),
+    "suspect_released_nfa": _suspect(
+        "No further action against the suspect",
+        "We have released the suspect and decided to take no further action\n"
+        "against them. This means they will not be charged for now. It does not\n"
+        "mean we did not believe you.\n",
+        "the investigation against this suspect stops. If you or anyone else\n"
+        "has new information, tell us: we can look at the case again.\n",
+        _RIGHT_TO_REVIEW,
+    ),
+    "suspect_bailed": _suspect(
+        "The suspect has been released on bail",
+        "The suspect has been released on bail. This means they are free for now\n"
+        "but must come back to the police station or to court on a set date.\n",
+        "we carry on investigating. We will tell you what happens when they\ncome back.\n",
+        _BAIL_CONDITIONS,
+    ),
+    "suspect_released_under_investigation": _suspect(
+        "The suspect has been released while we investigate",
+        "The suspect has been released while we carry on investigating. They\n"
+        "have no bail conditions, but it is still a crime for anyone to threaten\n"
+        "or scare you.\n",
+        "we carry on gathering evidence and then decide whether to charge them.\n"
+        "We will tell you what we decide. If the suspect contacts you, call 101\n"
+        "and quote your crime reference number.\n",
+    ),
+    "suspect_bail_changed": _suspect(
+        "The suspect's bail has changed",
+        "The conditions of the suspect's bail, or the date they must come back,\nhave changed.\n",
+        "we carry on investigating. We will tell you what happens next.\n",
+        _BAIL_CONDITIONS,
+    ),
+}
+
+
 LETTERS: dict[str, tuple[str, str]] = {
     "receipt": (
         "Your report has been received: $receipt_code",
@@ -186,6 +284,36 @@ Outcome: $outcome_name (Home Office outcome $outcome).
 $note
 
 If you have new information, please contact us quoting $crime_reference.
+""",
+    ),
+    # --- after the crime is recorded: reopening, Right 6, agreed updates ---------------
+    "reopened_awaiting_review": (
+        "We have reopened your report $receipt_code",
+        """We have reopened your report ($receipt_code) because we have new information.
+
+What happens next: a trained call handler will look at your report again and decide
+whether it can be recorded as a crime. We will email you when they have decided. You
+do not need to do anything now. If we need more from you, we will ask.
+""",
+    ),
+    "reopened_with_imu": (
+        "We have reopened your case $crime_reference",
+        """We have reopened your case ($crime_reference) because we have new information.
+
+What happens next: our Investigation Management Unit will look at your case again and
+decide whether to investigate it. We will email you when they have decided. You do not
+need to do anything now. If we need more from you, we will ask.
+""",
+    ),
+    **SUSPECT_LETTERS,
+    "updates_agreed": (
+        "How often we will update you: $crime_reference",
+        """You have agreed with us how often we will update you about the investigation of
+your crime ($crime_reference): every $every_words.
+
+Your next update is due by $next_update.
+
+If you want updates more or less often, tell your officer, quoting $crime_reference.
 """,
     ),
 }
