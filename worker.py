@@ -30,7 +30,7 @@ from whn.codec import CodecKeyError
 from whn.db import create_pool
 from whn.settings import Settings, get_settings
 from whn.telemetry import runtime_for, setup_tracing, shutdown_tracing
-from whn.temporal import connect_client, missing_search_attributes
+from whn.temporal import connect_client, keyring, missing_search_attributes
 from workflows.case import CaseWorkflow
 
 log = logging.getLogger("whn.worker")
@@ -40,7 +40,7 @@ def build_worker(
     client: Client, pool: asyncpg.Pool, settings: Settings, *, task_queue: str | None = None
 ) -> Worker:
     """A worker for the case workflow and every activity it calls."""
-    store = CaseStore(pool, force_code=settings.force_code)
+    store = CaseStore(pool, force_code=settings.force_code, keyring=keyring(settings))
     mailer = Mailer(pool, settings)
     handoff = TeamHandoff(pool, settings)
     intel = IntelligenceSearch(pool)

@@ -19,6 +19,8 @@ from domain.effects import (
     StaffMember,
 )
 from domain.references import format_crime_reference, format_investigation_reference
+from whn.codec import Keyring
+from whn.sealed import seal
 
 # Columns of ``cases`` a CaseChange may set; anything else is a programming error.
 _CASE_COLUMNS = frozenset(
@@ -38,11 +40,21 @@ _CASE_COLUMNS = frozenset(
         "assessment",
         "intelligence",
         "closed_at",
+        "due_at",
+        "claimed_by",
+        "claimed_until",
     }
 )
 
 
-_TIMESTAMP_COLUMNS = frozenset({"closed_at"})
+_TIMESTAMP_COLUMNS = frozenset({"closed_at", "due_at", "claimed_until"})
+# Actors that are not members of staff: their events do not count as the case touched.
+_NOT_STAFF = frozenset({"system", "intake", "reporter"})
+
+
+def note_context(workflow_id: str, event_key: str, kind: str) -> str:
+    """What a sealed note is bound to: its row's identity in case_notes."""
+    return f"{workflow_id}/{event_key}/{kind}"
 
 
 class NotAuthorisedError(ApplicationError):
@@ -55,9 +67,12 @@ class NotAuthorisedError(ApplicationError):
 class CaseStore:
     """Activities over the case store; one instance per worker, sharing a pool."""
 
-    def __init__(self, pool: asyncpg.Pool, *, force_code: str) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, *, force_code: str, keyring: Keyring | None = None
+    ) -> None:
         self._pool = pool
         self._force_code = force_code
+        self._keyring = keyring  # seals the notes of case_notes (whn/sealed.py)
 
     @activity.defn
     async def open_case(self, case: OpenCase) -> None:
@@ -105,13 +120,38 @@ class CaseStore:
                 change.event,
                 change.detail,
             )
-            if inserted is None or not change.fields:
+            if inserted is None:
                 return
+            for note in change.notes:
+                key_id, sealed = seal(
+                    self._keyring,
+                    note.text,
+                    context=note_context(change.workflow_id, change.event_key, note.kind),
+                )
+                await conn.execute(
+                    """INSERT INTO case_notes (workflow_id, event_key, at, kind, request, step,
+                           actor, key_id, sealed)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                       ON CONFLICT DO NOTHING""",
+                    change.workflow_id,
+                    change.event_key,
+                    change.at,
+                    note.kind,
+                    note.request,
+                    note.step,
+                    change.actor,
+                    key_id,
+                    sealed,
+                )
             values = dict(change.fields)
             for column in _TIMESTAMP_COLUMNS & values.keys():
                 # Timestamps cross the data converter as ISO-8601 text inside a dict.
                 if isinstance(values[column], str):
                     values[column] = datetime.fromisoformat(values[column])
+            if change.actor not in _NOT_STAFF:
+                values["touched_at"] = change.at
+            if not values:
+                return
             names = sorted(values)
             assignments = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(names))
             await conn.execute(

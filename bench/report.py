@@ -196,6 +196,16 @@ def markdown(r: dict[str, Any]) -> str:
                 )
             )
         rows[-1] = (*rows[-1][:2], f"≤ 20 ms: {_mark(t['intel_p99_ms']['met'])}")
+    queue = r.get("queue")
+    if queue:
+        for name, view in queue["views"].items():
+            rows.append(
+                (
+                    f"Queue at {queue['open_cases']:,} open cases, {name.replace('_', ' ')}, p50 / p99",
+                    f"{view['p50_ms']:.1f} / {view['p99_ms']:.1f} ms",
+                    "",
+                )
+            )
     if r.get("history_events_per_case"):
         rows.append(("History events per full lifecycle", str(r["history_events_per_case"]), ""))
     m = r["machine"]

@@ -8,6 +8,7 @@ and worker processes in a temporary directory (see ``bench.stack``), then measur
 3. cases parked in review: RSS, database size and admin latency (``bench.parked``);
 4. the intelligence search at 100,000 and 1,000,000 rows (``bench.intel``);
 5. history events per full lifecycle (``bench.history``);
+6. the staff queue's query at 50,000 open cases, with its plans (``bench.queue``);
 
 and writes ``bench/results/latest.json`` and ``latest.md`` (printed too). Targets are
 reported as met or missed, never asserted. Timings are noisy on a shared machine: the
@@ -35,6 +36,8 @@ from bench.intel import bench_intel
 from bench.lifecycle import Target, drive, dumps
 from bench.parked import Parking
 from bench.profile import profiled, summarise
+from bench.queue import bench_queue
+from bench.queue import write as write_queue
 from bench.stack import BenchStack, WorkerProcess
 from bench.stats import CpuMeter
 from bench.worker import VARIANTS
@@ -78,8 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--intel-queries", type=int, default=200, help="searches timed per size")
     p.add_argument(
         "--only",
-        default="lifecycle,baselines,parked,intel",
-        help="comma-separated subset of lifecycle, baselines, parked, intel",
+        default="lifecycle,baselines,parked,intel,queue",
+        help="comma-separated subset of lifecycle, baselines, parked, intel, queue",
     )
     p.add_argument("--profile", action="store_true", help="py-spy the worker (needs py-spy)")
     p.add_argument("--out", type=Path, default=RESULTS, help="results directory")
@@ -293,6 +296,11 @@ class Run:
             **result,
         }
 
+    async def queue(self) -> None:
+        result = await bench_queue(self.stack.intel_dsn, 5_000 if self.quick else 50_000)
+        write_queue(result, self.args.out)
+        self.results["queue"] = {k: v for k, v in result.items() if k != "plan"}
+
 
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
     only = set(args.only.split(","))
@@ -340,6 +348,8 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
             await run.parked()
         if "intel" in only:
             await run.intel()
+        if "queue" in only:
+            await run.queue()
         results = run.results
     finally:
         await stack.stop()

@@ -41,6 +41,21 @@ class CaseChange(Effect):
     event: str
     detail: dict[str, Any] = Field(default_factory=dict)
     fields: dict[str, Any] = Field(default_factory=dict)
+    # Personal text the event carries (a reply, a note): sealed into case_notes, never
+    # written to the event log's detail.
+    notes: list[CaseNote] = Field(default_factory=list)
+
+
+NoteKind = Literal["details_question", "details_reply", "step_note", "closing_note"]
+
+
+class CaseNote(Effect):
+    """Something a person wrote on a case, kept sealed in the case store (whn/sealed.py)."""
+
+    kind: NoteKind
+    text: str
+    request: int | None = None
+    step: str | None = None
 
 
 class IssueReference(Effect):
@@ -131,3 +146,6 @@ class Handoff(Effect):
 class ScreenRequest(Effect):
     report: Report
     received_at: datetime
+
+
+CaseChange.model_rebuild()

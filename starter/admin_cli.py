@@ -24,11 +24,12 @@ from domain.case import (
     StaffAction,
     Stage,
 )
-from starter import admin
+from starter import admin, casework
 from starter.cli import client_for, emit, main_of, run
 from starter.errors import RejectedError
 from starter.staff import staff_app
 from whn.settings import Settings, get_settings
+from whn.temporal import keyring
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(staff_app, name="staff")
@@ -135,17 +136,89 @@ def _show_text(view: CaseView, ui: str) -> str:
     return "\n".join(out)
 
 
-@app.command()
-def show(ref: RefArg, as_json: JsonOpt = False) -> None:
-    """Stage, references, deadlines and timeline of a case."""
+def _report_text(file: dict[str, Any]) -> str:
+    """The case file, as a call handler reads it (personal data: --report only)."""
+    r = file["as_given"]
+    reporter, incident = r["reporter"], r["incident"]
+    place = incident["location"]
+    out = [
+        "Report (as given):",
+        f"  channel: {r['channel']}   submission: {r['submission_id']}",
+        f"  reporter: {reporter['name']} ({reporter['relationship']})"
+        + ("  under 18" if reporter.get("under_18") else "")
+        + ("  vulnerable" if reporter.get("vulnerable") else ""),
+        f"  contact: email {reporter.get('email') or '-'}   phone {reporter.get('phone') or '-'}",
+        "  victim support: "
+        + ("consents" if reporter.get("consents_to_victim_support") else "does not consent"),
+        f"  category: {incident['category']}",
+        f"  when: {incident['occurred_from']} to {incident.get('occurred_to') or '?'}"
+        + ("  (in progress)" if incident.get("in_progress") else ""),
+        f"  where: {place['address']}, {place['postcode']}",
+        f"  account: {incident['description']}",
+    ]
+    suspect = incident.get("suspect") or {}
+    if any(suspect.get(k) for k in ("named", "name", "description", "vehicle_registration")):
+        out.append(
+            "  suspect: "
+            + ", ".join(
+                f"{k.replace('_', ' ')} {suspect[k]}"
+                for k in ("name", "description", "vehicle_registration")
+                if suspect.get(k)
+            )
+        )
+    evidence = incident.get("evidence") or {}
+    if evidence:
+        out.append(
+            "  evidence: "
+            + (", ".join(k.replace("_", " ") for k, v in evidence.items() if v) or "none")
+        )
+    out.append(f"  witnesses: {incident.get('witnesses', 0)}")
+    out.append("Details requests:" if file["details"] else "Details requests: none")
+    for d in file["details"]:
+        out.append(f"  {d['number']}. {d['question']}  (asked by {d['asked_by']} {d['asked_at']})")
+        for reply in d["replies"] or [{"at": "", "text": "(no reply yet)"}]:
+            out.append(f"     reply {reply['at']}: {reply['text']}")
+    out.append("Notes:" if file["notes"] else "Notes: none")
+    for n in file["notes"]:
+        what = f"step {n['step']}" if n["kind"] == "step_note" else "closing note"
+        out.append(f"  {n['at']}  {n['actor']} ({what}): {n['text']}")
+    if file["intelligence"]:
+        out.append(f"Intelligence: {file['intelligence'].get('summary', file['intelligence'])}")
+    if file["assessment"]:
+        out.append(f"Assessment: {file['assessment'].get('summary', file['assessment'])}")
+    return "\n".join(out)
 
-    async def program(settings: Settings) -> tuple[CaseView, str]:
+
+@app.command()
+def show(
+    ref: RefArg,
+    report: Annotated[
+        bool,
+        typer.Option(
+            "--report", help="also the report, replies and notes (personal data; audited)"
+        ),
+    ] = False,
+    actor: AsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stage, references, deadlines and timeline of a case (--report: the case file too)."""
+    who = _actor(actor) if report else None
+
+    async def program(settings: Settings) -> tuple[CaseView, str, dict[str, Any] | None]:
         client = await client_for(settings)
         view = await admin.show(client, ref, database_url=settings.database_url)
         ui = f"{settings.ui_url}/namespaces/{settings.temporal_namespace}/workflows/{view.workflow_id}"
-        return view, ui
+        file = None
+        if who is not None:
+            file = await casework.case_file(
+                settings.database_url,
+                actor=who,
+                workflow_id=view.workflow_id,
+                keyring=keyring(settings),
+            )
+        return view, ui, file
 
-    view, ui = run(program, prog="whn-admin")
+    view, ui, file = run(program, prog="whn-admin")
     payload = view.model_dump(mode="json")
     payload["closed"] = view.closed
     payload["ui_url"] = ui
@@ -158,7 +231,54 @@ def show(ref: RefArg, as_json: JsonOpt = False) -> None:
         }
         for d in view.deadlines
     ]
-    emit(as_json, payload, _show_text(view, ui))
+    text = _show_text(view, ui)
+    if file is not None:
+        payload["report"] = file
+        text += "\n" + _report_text(file)
+    emit(as_json, payload, text)
+
+
+@app.command("queue")
+def queue_(
+    role: Annotated[
+        str | None,
+        typer.Option(
+            "--role",
+            help="whose work: control_room, call_handler, imu, officer; supervisor: untouched"
+            " cases (default: your roles)",
+        ),
+    ] = None,
+    team: Annotated[str | None, typer.Option("--team", help="only this team's cases")] = None,
+    mine: Annotated[bool, typer.Option("--mine", help="only the cases you hold")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 50,
+    actor: AsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """What waits for you now, most urgent first: priority, then the earliest deadline."""
+    who = _actor(actor)
+
+    async def program(settings: Settings) -> dict[str, Any]:
+        return await casework.queue(
+            settings.database_url,
+            actor=who,
+            role=role,
+            team=team,
+            mine=mine,
+            review_deadline=settings.review_deadline,
+            limit=limit,
+        )
+
+    result = run(program, prog="whn-admin")
+    lines = [
+        f"{c['receipt_code']:18} {c['priority']:8} {c['band']:9}"
+        f" {(c['due_at'] or '-')[:16]:16} {c['stage']:16} {c['next_action']:30}"
+        f" {c['age']:>7}  {c['claimed_by'] or '-'}"
+        for c in result["cases"]
+    ]
+    head = f"{result['waiting']} waiting" + (
+        f" (first {len(lines)})" if result["waiting"] > len(lines) else ""
+    )
+    emit(as_json, result, "\n".join([head, *lines]) if lines else "nothing waiting")
 
 
 @app.command("ack-emergency")
