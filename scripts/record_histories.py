@@ -16,9 +16,19 @@ Existing files are kept unless ``--force``: histories recorded by older workflow
 are what proves a change replay-safe (see docs/versioning.md). ``--suffix`` records a
 second generation beside them (``<path>.<suffix>.json``).
 
-Payloads are recorded in plaintext (the developer's ``WHN_*`` environment is ignored),
-and the codec passes plaintext through on decode, so the suite's converter replays them
-whatever key it uses. ``--codec-keys`` records encrypted instead, for a fixed test key.
+Payloads are recorded encrypted (the developer's ``WHN_*`` environment is ignored) with
+the committed TEST key ``tests/histories/replay-test-key.txt``, so replaying them runs the
+codec's decrypt path; ``tests/test_replay.py`` uses the same key. Histories recorded
+before that are plaintext, which the codec passes through on decode. ``--codec-keys``
+records with other keys (id:BASE64,...), ``--plaintext`` without any.
+
+Most paths run on the time-skipping server. ``LIVE_PATHS`` run on a dev server started
+with a low ``limit.historyCount.suggestContinueAsNew``, so a case continues as new after a
+few dozen events exactly as it would after thousands: whether Temporal suggested it is
+part of the recorded history (each workflow task's start event), so these histories
+replay on the unchanged workflow. A path whose case continued as new is written one file
+per run: ``<path>.json`` for the first, ``<path>.run-<n>.json`` for the ones resumed
+from carried state.
 """
 
 from __future__ import annotations
@@ -34,12 +44,13 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.api.testservice.v1 import SleepRequest
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from domain.case import (
     AckEmergency,
     Acknowledge,
+    Allocate,
     CaseView,
     CloseCase,
     DetailsReply,
@@ -58,9 +69,9 @@ from starter.intake import submit
 from whn import db
 from whn.devstack.mailsink import MailSink
 from whn.devstack.postgres import EmbeddedPostgres
-from whn.devstack.temporal_server import free_port
+from whn.devstack.temporal_server import free_port, temporal_cli
 from whn.settings import Settings
-from whn.temporal import data_converter, register_search_attributes
+from whn.temporal import data_converter, register_search_attributes, search_attribute_cli_args
 from worker import build_worker
 from workflows.case import CaseWorkflow
 
@@ -69,6 +80,12 @@ EXAMPLES = ROOT / "examples"
 OUT = ROOT / "tests" / "histories"
 TASK_QUEUE = "record-histories"
 TIMINGS = Timings()  # the defaults: days and hours, skipped over by the test server
+TEST_KEY = OUT / "replay-test-key.txt"
+# The team whose system is down while histories are recorded (its hand-offs finally fail).
+DOWN_TEAM = "economic-crime"
+# Live paths: the dev server suggests continue-as-new past this many events.
+SUGGEST_CONTINUE_AS_NEW = 150
+LIVE_TIMINGS = Timings(update_interval=timedelta(seconds=2))
 
 Handle = WorkflowHandle[Any, CaseView]
 log = logging.getLogger("record_histories")
@@ -81,10 +98,10 @@ class Recorder:
         self.env = env
         self.client = client
 
-    async def start(self, path: str, example: str) -> Handle:
+    async def start(self, path: str, example: str, timings: Timings = TIMINGS) -> Handle:
         report = Report.model_validate_json((EXAMPLES / f"{example}.json").read_text())
         report = report.model_copy(update={"submission_id": f"history-{path}"})
-        submitted = await submit(self.client, report, task_queue=TASK_QUEUE, timings=TIMINGS)
+        submitted = await submit(self.client, report, task_queue=TASK_QUEUE, timings=timings)
         if submitted.duplicate:
             raise SystemExit(f"{path}: case already started on this server")
         return self.client.get_workflow_handle_for(CaseWorkflow.run, submitted.workflow_id)
@@ -255,6 +272,87 @@ async def overdue_review(r: Recorder) -> Handle:
     return h
 
 
+async def reallocated(r: Recorder) -> Handle:
+    """The team misses its acknowledgement (escalated); a supervisor allocates the case to
+    another team, whose officer acknowledges; a victim update falls due; closed."""
+    h = await r.start("reallocated", "ordinary")
+    await r.at(h, Stage.AWAITING_REVIEW)
+    await h.execute_update(
+        CaseWorkflow.record_crime, RecordCrime(actor="handler-1", category="burglary")
+    )
+    await r.until(h, lambda v: v.assessment is not None)
+    await h.execute_update(CaseWorkflow.imu_investigate, ImuInvestigate(actor="imu-1"))
+    await r.until(h, lambda v: _count(v, "handed_off") == 1 and v.intelligence is not None)
+    await r.skip(TIMINGS.ack_deadline + timedelta(hours=1))
+    await r.until(h, lambda v: _missed(v, "team_acknowledgement"))
+    await h.execute_update(CaseWorkflow.allocate, Allocate(actor="supervisor-1", team="cid"))
+    await r.until(h, lambda v: _count(v, "handed_off") == 2)
+    await h.execute_update(
+        CaseWorkflow.acknowledge, Acknowledge(actor="officer-1", officer="officer-1")
+    )
+    await r.skip(TIMINGS.update_interval + timedelta(hours=1))
+    await r.until(h, lambda v: v.victim_updates == 1)
+    await h.execute_update(
+        CaseWorkflow.close,
+        CloseCase(actor="officer-1", outcome=14, note="The victim does not support action."),
+    )
+    return h
+
+
+async def handoff_failed(r: Recorder) -> Handle:
+    """Allocated to a team whose system stays down: the hand-off is retried until it
+    finally fails, the case is flagged and the supervisor told; it stays allocated."""
+    h = await r.start("handoff_failed", "ordinary")
+    await r.at(h, Stage.AWAITING_REVIEW)
+    await h.execute_update(
+        CaseWorkflow.record_crime, RecordCrime(actor="handler-1", category="burglary")
+    )
+    await r.until(h, lambda v: v.assessment is not None)
+    await h.execute_update(CaseWorkflow.imu_investigate, ImuInvestigate(actor="imu-1"))
+    await r.until(h, lambda v: _count(v, "handed_off") == 1 and v.intelligence is not None)
+    await h.execute_update(CaseWorkflow.allocate, Allocate(actor="supervisor-1", team=DOWN_TEAM))
+    await r.skip(timedelta(hours=2))  # past every retry of HANDOFF_RETRY
+    await r.until(h, lambda v: "handoff_failed" in v.flags, within=120)
+    return h
+
+
+async def continued_as_new(r: Recorder) -> Handle:
+    """(Live.) A details request and reply, a crime recorded and investigated, then victim
+    updates every two seconds until the case continues as new; the run resumed from the
+    carried state sends the next update and is closed."""
+    h = await r.start("continued_as_new", "ordinary", LIVE_TIMINGS)
+    await r.at(h, Stage.AWAITING_REVIEW)
+    await h.execute_update(
+        CaseWorkflow.request_details,
+        RequestDetails(actor="handler-1", question="Which shed door was forced?"),
+    )
+    await h.signal(CaseWorkflow.details_reply, DetailsReply(text="The back door."))
+    await r.at(h, Stage.AWAITING_REVIEW)
+    await h.execute_update(
+        CaseWorkflow.record_crime, RecordCrime(actor="handler-1", category="burglary")
+    )
+    await r.until(h, lambda v: v.assessment is not None)
+    await h.execute_update(CaseWorkflow.imu_investigate, ImuInvestigate(actor="imu-1"))
+    await h.execute_update(
+        CaseWorkflow.acknowledge, Acknowledge(actor="officer-1", officer="officer-1")
+    )
+    resumed = await r.until(h, lambda v: v.runs >= 2, within=120)
+    await r.until(h, lambda v: v.victim_updates > resumed.victim_updates, within=30)
+    await h.execute_update(
+        CaseWorkflow.close,
+        CloseCase(actor="officer-1", outcome=18, note="No suspect identified."),
+    )
+    return h
+
+
+def _count(view: CaseView, event: str) -> int:
+    return sum(1 for e in view.timeline if e.event == event)
+
+
+def _missed(view: CaseView, deadline: str) -> bool:
+    return any(d.name == deadline and d.missed for d in view.deadlines)
+
+
 PATHS: dict[str, Callable[[Recorder], Awaitable[Handle]]] = {
     f.__name__: f
     for f in (
@@ -268,11 +366,17 @@ PATHS: dict[str, Callable[[Recorder], Awaitable[Handle]]] = {
         imu_close,
         no_investigation,
         overdue_review,
+        reallocated,
+        handoff_failed,
+        continued_as_new,
     )
 }
+LIVE_PATHS = {"continued_as_new"}
 
 
-async def record(names: list[str], *, suffix: str | None, codec_keys: str | None) -> list[Path]:
+async def record(
+    names: list[str], *, suffix: str | None, codec_keys: str | None, plaintext: bool
+) -> list[Path]:
     with tempfile.TemporaryDirectory(prefix="whn-histories-") as tmp:
         work = Path(tmp)
         postgres = EmbeddedPostgres(work / "pg", free_port(), fast=True)
@@ -290,17 +394,41 @@ async def record(names: list[str], *, suffix: str | None, codec_keys: str | None
                 smtp_port=sink.port,
                 data_dir=work,
                 codec_keys=codec_keys,
+                codec_key_file=None if plaintext or codec_keys else TEST_KEY,
+                # Nothing listens there: every hand-off to this team finally fails.
+                team_webhooks={DOWN_TEAM: f"http://127.0.0.1:{free_port()}/cases"},
             )
             converter = data_converter(settings)
-            env = await WorkflowEnvironment.start_time_skipping(
-                test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
-                data_converter=converter,
-            )
-            try:
-                await register_search_attributes(env.client, "default")
-                return await _record_on(env, settings, dsn, names, suffix)
-            finally:
-                await env.shutdown()
+            written: list[Path] = []
+            skipped = [n for n in names if n not in LIVE_PATHS]
+            live = [n for n in names if n in LIVE_PATHS]
+            if skipped:
+                env = await WorkflowEnvironment.start_time_skipping(
+                    test_server_existing_path=str(
+                        Path(sys.executable).parent / "temporal-test-server"
+                    ),
+                    data_converter=converter,
+                )
+                try:
+                    await register_search_attributes(env.client, "default")
+                    written += await _record_on(env, settings, dsn, skipped, suffix)
+                finally:
+                    await env.shutdown()
+            if live:
+                env = await WorkflowEnvironment.start_local(
+                    data_converter=converter,
+                    dev_server_existing_path=str(temporal_cli()),
+                    dev_server_extra_args=[
+                        *search_attribute_cli_args(),
+                        "--dynamic-config-value",
+                        f"limit.historyCount.suggestContinueAsNew={SUGGEST_CONTINUE_AS_NEW}",
+                    ],
+                )
+                try:
+                    written += await _record_on(env, settings, dsn, live, suffix)
+                finally:
+                    await env.shutdown()
+            return written
         finally:
             sink.stop()
             await postgres.stop()
@@ -334,14 +462,32 @@ async def _record_on(
             for name in names:
                 handle = await PATHS[name](recorder)
                 await _settled(handle)
-                history = await handle.fetch_history()
-                path = OUT / (f"{name}.{suffix}.json" if suffix else f"{name}.json")
-                path.write_text(history.to_json() + "\n")
-                log.info("%s: %d events -> %s", name, len(history.events), path.relative_to(ROOT))
-                written.append(path)
+                runs = await _runs(env.client, handle.id)
+                for n, history in enumerate(runs, start=1):
+                    stem = name if n == 1 else f"{name}.run-{n}"
+                    path = OUT / (f"{stem}.{suffix}.json" if suffix else f"{stem}.json")
+                    path.write_text(history.to_json() + "\n")
+                    log.info(
+                        "%s: %d events -> %s", stem, len(history.events), path.relative_to(ROOT)
+                    )
+                    written.append(path)
     finally:
         await pool.close()
     return written
+
+
+async def _runs(client: Client, workflow_id: str) -> list[WorkflowHistory]:
+    """Every run of a case, first to last: back from the latest, through the run each
+    one continued."""
+    histories = [await client.get_workflow_handle(workflow_id).fetch_history()]
+    while True:
+        started = histories[0].events[0].workflow_execution_started_event_attributes
+        if not started.continued_execution_run_id:
+            return histories
+        previous = client.get_workflow_handle(
+            workflow_id, run_id=started.continued_execution_run_id
+        )
+        histories.insert(0, await previous.fetch_history())
 
 
 def main() -> None:
@@ -350,6 +496,7 @@ def main() -> None:
     parser.add_argument("--force", action="store_true", help="overwrite existing files")
     parser.add_argument("--suffix", help="write <path>.<suffix>.json beside the existing ones")
     parser.add_argument("--codec-keys", help="record encrypted with these keys (id:BASE64,...)")
+    parser.add_argument("--plaintext", action="store_true", help="record without encryption")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for noisy in ("whn", "temporalio", "mail", "aiosmtpd"):
@@ -364,7 +511,9 @@ def main() -> None:
         else:
             names.append(name)
     if names:
-        asyncio.run(record(names, suffix=args.suffix, codec_keys=args.codec_keys))
+        asyncio.run(
+            record(names, suffix=args.suffix, codec_keys=args.codec_keys, plaintext=args.plaintext)
+        )
 
 
 if __name__ == "__main__":

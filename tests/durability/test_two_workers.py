@@ -118,7 +118,10 @@ async def _run(workers: list[WorkerProcess], client: Client, db_pool: Any, task_
             w.name: sum(o.startswith(w.identity_prefix) for o in owner.values()) for w in workers
         }
         victim, survivor = sorted(workers, key=lambda w: held[w.name], reverse=True)
-        assert held[victim.name] > 0, f"one worker took every case: {held}"
+        # Every case is on one of the two (no third poller, identities read right), and
+        # both took some: one that took every case would show a restart, not scaling out.
+        assert sum(held.values()) == CASES, f"cases held by neither worker: {owner}"
+        assert held[survivor.name] > 0, f"one worker took every case: {held}"
 
         done = 0
         gate = asyncio.Semaphore(IN_FLIGHT)
