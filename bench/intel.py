@@ -3,11 +3,12 @@
     python -m bench.intel                       # on a throw-away embedded PostgreSQL
     python -m bench.intel --dsn postgresql://...  # on a scratch database (rows are added)
 
-Fills ``intel_crimes`` with synthetic Cambridgeshire crimes up to each size, then times
-``activities.intel.search`` (the area query and the own-cases match, as the activity runs
-them) at random points drawn like the data, on random dates and categories, and prints
-one JSON object: generation time, search p50/p95/p99/max in ms, and the plan of the area
-query at the busiest point (Cambridge centre) at the largest size.
+Fills ``intel_crimes`` with synthetic Cambridgeshire crimes (``whn.synthetic_intel``) up
+to each size, then times ``activities.intel.search`` (the area query and the own-cases
+match, as the activity runs them) at random points drawn like the data, on random dates
+and categories, and prints one JSON object: generation time, search p50/p95/p99/max in
+ms, and the plan of the area query at the busiest point (Cambridge centre) at the
+largest size.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from activities.intel import _AREA_SQL, SYNTHETIC_TOWNS, generate_synthetic, search
+from activities.intel import AREA_SQL, search
 from domain.intel import IntelQuery, bounding_box, related_crime_types, window_months
 from domain.report import POLICE_UK_CATEGORIES
 from whn import db
+from whn.synthetic_intel import SYNTHETIC_TOWNS, generate_synthetic
 
 TARGET_P99_MS = 20.0
 
@@ -121,7 +123,7 @@ async def _plan_at_busiest(pool: Any) -> list[str]:
     when = datetime.now(UTC) - timedelta(days=365)
     dlat, dlon = bounding_box(lat, lon, 1000)
     plan = await pool.fetch(
-        "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + _AREA_SQL,
+        "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + AREA_SQL,
         lat,
         lon,
         window_months(when, 90),

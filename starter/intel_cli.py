@@ -22,19 +22,15 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from activities.intel import (
-    PoliceUkFormatError,
-    check_police_uk_file,
-    generate_synthetic,
-    import_police_uk,
-    search,
-)
+from activities.intel import search
 from domain.intel import ImportResult, IntelQuery, IntelSummary
 from domain.report import Category
 from starter.cli import emit, run
 from starter.errors import RejectedError, UnavailableError
 from whn import db
+from whn.police_uk import PoliceUkFormatError, check_police_uk_file, import_police_uk
 from whn.settings import Settings
+from whn.synthetic_intel import generate_synthetic
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object")]

@@ -16,13 +16,7 @@ import asyncpg
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from activities.intel import (
-    IntelligenceSearch,
-    PoliceUkFormatError,
-    generate_synthetic,
-    import_police_uk,
-    search,
-)
+from activities.intel import IntelligenceSearch, search
 from domain.intel import (
     ImportResult,
     IntelQuery,
@@ -32,6 +26,8 @@ from domain.intel import (
 )
 from domain.report import Report
 from whn import db
+from whn.police_uk import PoliceUkFormatError, import_police_uk
+from whn.synthetic_intel import generate_synthetic
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "police_uk_sample.csv"
 HERE = (10.0, 10.0)
