@@ -61,3 +61,39 @@ async def test_waiting_for_mail_that_never_comes_names_what_came(mail_sink: Mail
     await mail_sink.await_for(lambda m: m["Subject"] == "Something else")
     with pytest.raises(TimeoutError, match="Something else"):
         await mail_sink.await_for(lambda m: m["Subject"] == "Never sent", timeout=0.2)
+
+
+async def test_a_message_id_folded_over_two_lines_names_the_file(tmp_path: Path) -> None:
+    """The mail library folds some Message-IDs onto the next line (a case's Victim
+    Support referral's, as the outbox makes it); the file is named after it all the same."""
+    long_id = "<case-WHN-7K3M-Q9TD-X2.victim-support-referral@cambs.police.example>"
+    sink = MailSink(tmp_path / "mail", port=free_port())
+    sink.start()
+    try:
+        await aiosmtplib.send(
+            _message("referrals@victimsupport.example", "Referral", long_id),
+            hostname=sink.host,
+            port=sink.port,
+        )
+        # Folded by hand too, with a tab, the other way RFC 5322 allows.
+        raw = (
+            "From: whn@example.org\r\nTo: a@example.org\r\nSubject: Folded\r\n"
+            "Message-ID:\r\n\t<folded-by-hand@whn.example>\r\nX-After: kept\r\n\r\nBody\r\n"
+        )
+        await aiosmtplib.send(
+            raw,
+            sender="whn@example.org",
+            recipients=["a@example.org"],
+            hostname=sink.host,
+            port=sink.port,
+        )
+        await sink.await_for(lambda m: m["Subject"] == "Folded", timeout=5)
+        kept = sink.paths()[0].read_bytes()
+        assert b"Message-ID:\r\n " in kept or b"Message-ID:\n " in kept, "not folded: no test"
+        names = [p.name for p in sink.paths()]
+        assert names[0].endswith(
+            "-000001-case-WHN-7K3M-Q9TD-X2.victim-support-referral@cambs.police.example.eml"
+        ), names
+        assert names[1].endswith("-000002-folded-by-hand@whn.example.eml"), names
+    finally:
+        sink.stop()

@@ -29,7 +29,11 @@ log = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]+")
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
-_MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
+# The Message-ID field with its continuation lines (RFC 5322 folding: a line break then
+# a space or tab), which mail libraries use for ids too long for the first line.
+_MESSAGE_ID = re.compile(
+    rb"^Message-ID:[ \t]*((?:.*)(?:\r?\n[ \t].*)*)$", re.IGNORECASE | re.MULTILINE
+)
 
 
 class _KeepHandler:
@@ -56,7 +60,8 @@ class _KeepHandler:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         headers = _BLANK_LINE.split(content, maxsplit=1)[0]
         match = _MESSAGE_ID.search(headers)
-        message_id = match.group(1).decode("ascii", "replace").strip() if match else ""
+        folded = match.group(1).decode("ascii", "replace") if match else ""
+        message_id = "".join(folded.split())  # unfolded; a msg-id holds no white space
         safe_id = _UNSAFE.sub("_", message_id.strip("<>"))[:80] or "no-message-id"
         return f"{stamp}-{next(self._sequence):06d}-{safe_id}.eml"
 
