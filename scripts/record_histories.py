@@ -138,11 +138,7 @@ async def investigated(r: Recorder) -> Handle:
     """Ordinary report -> CRN -> investigation -> acknowledged -> a step -> closed."""
     h = await r.start("investigated", "ordinary")
     await r.at(h, Stage.AWAITING_REVIEW)
-    await h.execute_update(
-        CaseWorkflow.record_crime, RecordCrime(actor="handler-1", category="burglary")
-    )
-    await r.until(h, lambda v: v.assessment is not None)
-    await h.execute_update(CaseWorkflow.imu_investigate, ImuInvestigate(actor="imu-1"))
+    await _investigate(r, h)
     await h.execute_update(
         CaseWorkflow.acknowledge, Acknowledge(actor="officer-1", officer="officer-1")
     )
@@ -161,13 +157,7 @@ async def investigated(r: Recorder) -> Handle:
 async def details_reply(r: Recorder) -> Handle:
     """Details requested, the reporter replies, then the crime is recorded and closed."""
     h = await r.start("details_reply", "ordinary")
-    await r.at(h, Stage.AWAITING_REVIEW)
-    await h.execute_update(
-        CaseWorkflow.request_details,
-        RequestDetails(actor="handler-1", question="Which shed door was forced?"),
-    )
-    await h.signal(CaseWorkflow.details_reply, DetailsReply(text="The back door."))
-    await r.at(h, Stage.AWAITING_REVIEW)
+    await _asked_and_answered(r, h)
     await h.execute_update(
         CaseWorkflow.record_crime,
         RecordCrime(actor="handler-1", category="burglary", no_investigation=True, outcome=18),
@@ -275,14 +265,7 @@ async def overdue_review(r: Recorder) -> Handle:
 async def reallocated(r: Recorder) -> Handle:
     """The team misses its acknowledgement (escalated); a supervisor allocates the case to
     another team, whose officer acknowledges; a victim update falls due; closed."""
-    h = await r.start("reallocated", "ordinary")
-    await r.at(h, Stage.AWAITING_REVIEW)
-    await h.execute_update(
-        CaseWorkflow.record_crime, RecordCrime(actor="handler-1", category="burglary")
-    )
-    await r.until(h, lambda v: v.assessment is not None)
-    await h.execute_update(CaseWorkflow.imu_investigate, ImuInvestigate(actor="imu-1"))
-    await r.until(h, lambda v: _count(v, "handed_off") == 1 and v.intelligence is not None)
+    h = await _handed_off(r, "reallocated")
     await r.skip(TIMINGS.ack_deadline + timedelta(hours=1))
     await r.until(h, lambda v: _missed(v, "team_acknowledgement"))
     await h.execute_update(CaseWorkflow.allocate, Allocate(actor="supervisor-1", team="cid"))
@@ -302,14 +285,7 @@ async def reallocated(r: Recorder) -> Handle:
 async def handoff_failed(r: Recorder) -> Handle:
     """Allocated to a team whose system stays down: the hand-off is retried until it
     finally fails, the case is flagged and the supervisor told; it stays allocated."""
-    h = await r.start("handoff_failed", "ordinary")
-    await r.at(h, Stage.AWAITING_REVIEW)
-    await h.execute_update(
-        CaseWorkflow.record_crime, RecordCrime(actor="handler-1", category="burglary")
-    )
-    await r.until(h, lambda v: v.assessment is not None)
-    await h.execute_update(CaseWorkflow.imu_investigate, ImuInvestigate(actor="imu-1"))
-    await r.until(h, lambda v: _count(v, "handed_off") == 1 and v.intelligence is not None)
+    h = await _handed_off(r, "handoff_failed")
     await h.execute_update(CaseWorkflow.allocate, Allocate(actor="supervisor-1", team=DOWN_TEAM))
     await r.skip(timedelta(hours=2))  # past every retry of HANDOFF_RETRY
     await r.until(h, lambda v: "handoff_failed" in v.flags, within=120)
@@ -321,18 +297,8 @@ async def continued_as_new(r: Recorder) -> Handle:
     updates every two seconds until the case continues as new; the run resumed from the
     carried state sends the next update and is closed."""
     h = await r.start("continued_as_new", "ordinary", LIVE_TIMINGS)
-    await r.at(h, Stage.AWAITING_REVIEW)
-    await h.execute_update(
-        CaseWorkflow.request_details,
-        RequestDetails(actor="handler-1", question="Which shed door was forced?"),
-    )
-    await h.signal(CaseWorkflow.details_reply, DetailsReply(text="The back door."))
-    await r.at(h, Stage.AWAITING_REVIEW)
-    await h.execute_update(
-        CaseWorkflow.record_crime, RecordCrime(actor="handler-1", category="burglary")
-    )
-    await r.until(h, lambda v: v.assessment is not None)
-    await h.execute_update(CaseWorkflow.imu_investigate, ImuInvestigate(actor="imu-1"))
+    await _asked_and_answered(r, h)
+    await _investigate(r, h)
     await h.execute_update(
         CaseWorkflow.acknowledge, Acknowledge(actor="officer-1", officer="officer-1")
     )
@@ -342,6 +308,35 @@ async def continued_as_new(r: Recorder) -> Handle:
         CaseWorkflow.close,
         CloseCase(actor="officer-1", outcome=18, note="No suspect identified."),
     )
+    return h
+
+
+async def _asked_and_answered(r: Recorder, h: Handle) -> None:
+    """A handler asks the reporter a question; the reply brings the case back to review."""
+    await r.at(h, Stage.AWAITING_REVIEW)
+    await h.execute_update(
+        CaseWorkflow.request_details,
+        RequestDetails(actor="handler-1", question="Which shed door was forced?"),
+    )
+    await h.signal(CaseWorkflow.details_reply, DetailsReply(text="The back door."))
+    await r.at(h, Stage.AWAITING_REVIEW)
+
+
+async def _investigate(r: Recorder, h: Handle) -> None:
+    """A burglary recorded, assessed and sent for investigation by the IMU."""
+    await h.execute_update(
+        CaseWorkflow.record_crime, RecordCrime(actor="handler-1", category="burglary")
+    )
+    await r.until(h, lambda v: v.assessment is not None)
+    await h.execute_update(CaseWorkflow.imu_investigate, ImuInvestigate(actor="imu-1"))
+
+
+async def _handed_off(r: Recorder, path: str) -> Handle:
+    """An ordinary report recorded, investigated and handed off to its routed team."""
+    h = await r.start(path, "ordinary")
+    await r.at(h, Stage.AWAITING_REVIEW)
+    await _investigate(r, h)
+    await r.until(h, lambda v: _count(v, "handed_off") == 1 and v.intelligence is not None)
     return h
 
 
