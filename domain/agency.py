@@ -1,19 +1,25 @@
 """Step 1, right agency: is a report ours, someone else's, or for a person to place?
 
-The rules, in order (the tables are ``domain/data/agencies.json`` and ``postcodes.json``):
+The rules, in order (tables: ``domain/data/agencies.json`` and the Code-Point Open table
+read by :mod:`domain.postcodes`):
 
 1. A category with a national service goes there wherever it happened
-   (``category_redirects``: fraud and cyber -> Report Fraud, animal welfare -> RSPCA).
+   (``category_redirects``: fraud and cyber -> Report Fraud, animal welfare -> RSPCA),
+   except that Report Fraud covers England, Wales and Northern Ireland only: fraud in
+   Scotland goes to Police Scotland, in Jersey, Guernsey or the Isle of Man to their
+   police (``fraud_by_force``); a place that may be in one of those and cannot be
+   decided goes to a person.
 2. Anything on the railway goes to British Transport Police (``railway``).
-3. Otherwise the place decides. The postcode's sector (``PE9 3``) or district (``PE9``)
-   is looked up: *other* -> redirect to that force; *ambiguous* or not in the table ->
-   ``manual_area_check``. Without a postcode, coordinates count only when they fall
-   inside a deliberately small outline of the county (-> ours, district unknown);
-   anything else -> ``manual_area_check``. A report is never redirected on a guess.
-4. Ours, and a council matter (``council_categories``: noise, fly-tipping, abandoned
-   vehicles) -> that district's council; if the district is not known -> a person
-   finds the council. A council matter in another force's area also goes to a person:
-   the table holds only Cambridgeshire's councils.
+3. Otherwise the place decides: the postcode when there is one (its unit postcode in a
+   sector split between force areas, else its sector; ``BT`` is the PSNI's), or else
+   the map position (only when every postcode within 2 km lies in one force area).
+   Another force's area -> redirect to that force, by name with its contact details;
+   a place the data cannot decide, or does not know -> ``manual_area_check``. A report
+   is never redirected on a guess.
+4. A council matter (``council_categories``: noise, fly-tipping, abandoned vehicles)
+   in Cambridgeshire -> that district's council (a person finds it when the district is
+   not known); anywhere else in the UK -> a pointer to "your local council", naming
+   the 2014 council area when the data has one.
 
 Large-scale dumping (Environment Agency) cannot be told from small-scale fly-tipping by
 the form; it goes to the council, which passes it on.
@@ -24,8 +30,9 @@ from __future__ import annotations
 from functools import cache
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from domain.postcodes import Place, PostcodeData, load_postcode_data
 from domain.report import Report
 from domain.tables import Table, load_table
 
@@ -36,12 +43,10 @@ __all__ = [
     "AgencyTable",
     "CategoryRedirect",
     "District",
-    "PostcodeArea",
-    "PostcodeTable",
+    "FraudByForce",
     "find_agency",
     "inside_cambridgeshire",
     "load_agency_table",
-    "load_postcode_table",
     "lookup_postcode",
     "right_agency",
 ]
@@ -57,14 +62,6 @@ DISTRICTS: tuple[str, ...] = (
     "huntingdonshire",
     "peterborough",
 )
-_DISTRICT_NAMES = {
-    "cambridge": "Cambridge",
-    "south-cambs": "South Cambridgeshire",
-    "east-cambs": "East Cambridgeshire",
-    "fenland": "Fenland",
-    "huntingdonshire": "Huntingdonshire",
-    "peterborough": "Peterborough",
-}
 
 
 class Agency(Table):
@@ -85,14 +82,32 @@ class CategoryRedirect(Table):
     reason: str = Field(min_length=1)
 
 
+class FraudByForce(Table):
+    """Where the national service of ``agency`` does not reach: these forces' areas."""
+
+    agency: str
+    forces: list[str]
+    reason: str = Field(min_length=1)
+
+
 class AgencyTable(Table):
-    """Agencies and the redirect rules that name them (``domain/data/agencies.json``)."""
+    """Agencies and the redirect rules that name them (``domain/data/agencies.json``).
+
+    Attributes:
+        our_force: This force's slug in the postcode table.
+        local_council: The agency that points a reporter to their own council.
+        district_codes: 2014 GSS code of each of our councils -> its district.
+    """
 
     agencies: list[Agency]
     category_redirects: dict[str, CategoryRedirect]
     railway: CategoryRedirect
     council_categories: list[str]
     councils: dict[District, str]
+    our_force: str
+    local_council: str
+    district_codes: dict[str, District]
+    fraud_by_force: FraudByForce
 
     @model_validator(mode="after")
     def _references_resolve(self) -> AgencyTable:
@@ -100,56 +115,20 @@ class AgencyTable(Table):
         if len(slugs) != len(set(slugs)):
             raise ValueError("agency slugs must be unique")
         named = [r.agency for r in self.category_redirects.values()]
-        named += [self.railway.agency, *self.councils.values()]
+        named += [self.railway.agency, *self.councils.values(), self.our_force]
+        named += [self.local_council, self.fraud_by_force.agency, *self.fraud_by_force.forces]
         missing = sorted(set(named) - set(slugs))
         if missing:
             raise ValueError(f"unknown agencies: {', '.join(missing)}")
         if set(self.councils) != set(DISTRICTS):
             raise ValueError("councils must name one council per district")
+        if set(self.district_codes.values()) != set(DISTRICTS):
+            raise ValueError("district_codes must give a code for every district")
         return self
 
     def get(self, slug: str) -> Agency | None:
         """The agency with this slug, or None."""
         return next((agency for agency in self.agencies if agency.slug == slug), None)
-
-
-class PostcodeArea(Table):
-    """What a postcode district or sector says about the force area.
-
-    Attributes:
-        status: ``ours``; ``other`` (another force: ``force`` names its agency slug);
-            ``ambiguous`` (substantial parts in more than one force).
-        district: Our district when ``ours`` and it lies in one district, else None.
-        force: The other force's agency slug when ``other``.
-        note: Places, for the person who reads the decision.
-    """
-
-    status: Literal["ours", "other", "ambiguous"]
-    district: District | None = None
-    force: str | None = None
-    note: str | None = None
-
-    @model_validator(mode="after")
-    def _fields_match_status(self) -> PostcodeArea:
-        if (self.status == "other") != (self.force is not None):
-            raise ValueError("force is required for, and only for, status 'other'")
-        if self.district is not None and self.status != "ours":
-            raise ValueError("district is only for status 'ours'")
-        return self
-
-
-class PostcodeTable(Table):
-    """Postcode areas and the county outline (``domain/data/postcodes.json``)."""
-
-    comment: str = ""
-    sectors: dict[str, PostcodeArea] = Field(default_factory=dict)
-    districts: dict[str, PostcodeArea]
-    inner_polygon: list[tuple[float, float]] = Field(min_length=3)
-
-    @field_validator("sectors", "districts")
-    @classmethod
-    def _normalise_keys(cls, value: dict[str, PostcodeArea]) -> dict[str, PostcodeArea]:
-        return {" ".join(key.upper().split()): area for key, area in value.items()}
 
 
 class AgencyDecision(BaseModel):
@@ -184,63 +163,11 @@ def load_agency_table() -> AgencyTable:
     return load_table("agencies.json", AgencyTable)
 
 
-@cache
-def load_postcode_table() -> PostcodeTable:
-    """The packaged postcode table, read once."""
-    return load_table("postcodes.json", PostcodeTable)
-
-
 def find_agency(name: str, *, table: AgencyTable | None = None) -> Agency | None:
     """The agency whose slug or name is ``name`` (any case), or None."""
     table = table or load_agency_table()
     wanted = " ".join(name.split()).casefold()
     return next((a for a in table.agencies if wanted in (a.slug, a.name.casefold())), None)
-
-
-def _outward_and_sector(postcode: str) -> tuple[str, str] | None:
-    compact = "".join(postcode.split()).upper()
-    if not 5 <= len(compact) <= 7:
-        return None
-    outward, inward = compact[:-3], compact[-3:]
-    return outward, f"{outward} {inward[0]}"
-
-
-def lookup_postcode(
-    postcode: str, *, table: PostcodeTable | None = None
-) -> tuple[str, PostcodeArea | None]:
-    """Look a full postcode up, sector first, then district.
-
-    Args:
-        postcode: A full UK postcode, with or without the space (``CB1 2AD``).
-        table: Postcode table; the packaged one when None.
-
-    Returns:
-        The outward code (``CB1``) and its area, or None when the table does not know
-        it (or the postcode is malformed: the outward code is then the input).
-    """
-    table = table or load_postcode_table()
-    parts = _outward_and_sector(postcode)
-    if parts is None:
-        return postcode, None
-    outward, sector = parts
-    return outward, table.sectors.get(sector) or table.districts.get(outward)
-
-
-def inside_cambridgeshire(
-    latitude: float, longitude: float, *, table: PostcodeTable | None = None
-) -> bool:
-    """True when the point is inside the table's inner outline of the county.
-
-    The outline lies well inside the border, so True is certain and False only means
-    "not clearly inside". Ray casting on longitude/latitude, fine at county scale.
-    """
-    polygon = (table or load_postcode_table()).inner_polygon
-    inside = False
-    x, y = longitude, latitude
-    for (x1, y1), (x2, y2) in zip(polygon, polygon[1:] + polygon[:1], strict=True):
-        if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
-            inside = not inside
-    return inside
 
 
 def _redirect(
@@ -256,42 +183,126 @@ def _manual(reason: str) -> AgencyDecision:
     return AgencyDecision(kind="manual_area_check", agency=None, reason=reason, district=None)
 
 
-def _by_place(report: Report, agencies: AgencyTable, postcodes: PostcodeTable) -> AgencyDecision:
-    """Rule 3: ours, another force's, or a person decides, from postcode or position."""
+def lookup_postcode(postcode: str, *, data: PostcodeData | None = None) -> Place | None:
+    """What the postcode table says about a full postcode (None: nothing known)."""
+    return (data or load_postcode_data()).lookup(postcode)
+
+
+def inside_cambridgeshire(
+    latitude: float,
+    longitude: float,
+    *,
+    data: PostcodeData | None = None,
+    agencies: AgencyTable | None = None,
+) -> bool:
+    """True when the nearby postcodes put the position in Cambridgeshire beyond doubt.
+
+    False means "not certainly ours": elsewhere, near a boundary, or far from postcodes.
+    """
+    place = (data or load_postcode_data()).at_position(latitude, longitude)
+    return place is not None and place.force == (agencies or load_agency_table()).our_force
+
+
+def _where(report: Report, data: PostcodeData) -> tuple[Place | None, str]:
+    """The place of the incident and how it was found, for the reason sentence."""
     location = report.incident.location
     if location.postcode is not None:
-        outward, area = lookup_postcode(location.postcode, table=postcodes)
-        where = f"postcode district {outward}" + (f" ({area.note})" if area and area.note else "")
-        if area is None:
-            return _manual(f"The force area of {where} is not known: check it by hand.")
-        if area.status == "ambiguous":
-            return _manual(f"The {where} spans more than one force area: check it by hand.")
-        if area.force is not None:  # status "other"
-            force = agencies.get(area.force)
-            name = force.name if force else area.force
-            if report.incident.category in agencies.council_categories:
-                return _manual(f"A council matter in the {name} area ({where}): find the council.")
-            return _redirect(
-                area.force, f"The incident is in the {name} area ({where}).", None, agencies
-            )
-        district = area.district
-        if district is not None:
-            where = f"{where}, {_DISTRICT_NAMES[district]}"
-        reason = f"The incident is in Cambridgeshire ({where})."
-        return AgencyDecision(kind="ours", agency=None, reason=reason, district=district)
+        place = data.lookup(location.postcode)
+        label = " ".join(location.postcode.upper().split())
+        if place is not None and place.place:
+            label = f"{label}, {place.place}"
+        return place, f"postcode {label}"
     if location.latitude is None or location.longitude is None:
-        return _manual("No postcode and no map position: the area must be checked by hand.")
-    if not inside_cambridgeshire(location.latitude, location.longitude, table=postcodes):
-        return _manual("No postcode, and the map position is not clearly in Cambridgeshire.")
-    reason = "The incident is in Cambridgeshire (map position; no postcode)."
-    return AgencyDecision(kind="ours", agency=None, reason=reason, district=None)
+        return None, "no postcode and no map position"
+    return data.at_position(location.latitude, location.longitude), "map position, no postcode"
+
+
+def _by_place(
+    report: Report, place: Place | None, where: str, agencies: AgencyTable
+) -> AgencyDecision:
+    """Rule 3: ours, another force's, or a person decides."""
+    location = report.incident.location
+    if place is None:
+        if location.postcode is None and (location.latitude is None or location.longitude is None):
+            return _manual("No postcode and no map position: the area must be checked by hand.")
+        if location.postcode is None:
+            return _manual("No postcode, and the map position is outside the postcode data.")
+        return _manual(f"The force area of {where} is not known: check it by hand.")
+    if place.force is None:
+        return _manual(
+            f"The {where} may be in more than one force area ({place.basis}): check it by hand."
+        )
+    if place.force != agencies.our_force:
+        force = agencies.get(place.force)
+        name = force.name if force else place.force
+        return _redirect(
+            place.force,
+            f"The incident is in the {name} area ({where}: {place.basis}).",
+            None,
+            agencies,
+        )
+    district = agencies.district_codes.get(place.authority.code) if place.authority else None
+    named = f", {place.authority.name}" if place.authority else ""
+    reason = f"The incident is in Cambridgeshire{named} ({where}: {place.basis})."
+    return AgencyDecision(kind="ours", agency=None, reason=reason, district=district)
+
+
+def _fraud_elsewhere(
+    place: Place | None, where: str, agencies: AgencyTable
+) -> AgencyDecision | None:
+    """Rule 1's exception: fraud where Report Fraud does not reach; None when it does."""
+    rule = agencies.fraud_by_force
+    if place is None:
+        return None
+    if place.force is None:
+        if set(place.forces) & set(rule.forces):
+            return _manual(
+                f"{rule.reason}, and the {where} may be in more than one force area "
+                f"({place.basis}): check it by hand."
+            )
+        return None
+    if place.force not in rule.forces:
+        return None
+    return _redirect(place.force, f"{rule.reason} ({where}: {place.basis}).", None, agencies)
+
+
+def _council(
+    decision: AgencyDecision, place: Place | None, agencies: AgencyTable
+) -> AgencyDecision:
+    """Rule 4: a council matter, once the place is decided."""
+    if decision.kind == "manual_area_check":
+        return _manual(f"{decision.reason} It is a council matter: find the council.")
+    if decision.kind == "ours":
+        if decision.district is None:
+            return _manual(
+                f"{decision.reason} It is a council matter, but the district is unknown."
+            )
+        council = agencies.councils[decision.district]
+        reason = f"{decision.reason} This is a matter for the local council."
+        return _redirect(council, reason, decision.district, agencies)
+    assert place is not None and place.force is not None  # a redirect by place
+    if place.force in agencies.fraud_by_force.forces and place.force != "police-scotland":
+        return _manual(
+            f"{decision.reason} It is a council matter outside the UK: find who deals with it."
+        )
+    pointer = agencies.get(agencies.local_council)
+    if pointer is None:
+        return _manual(f"{decision.reason} It is a council matter: find the council.")
+    area = f" for {place.authority.name}" if place.authority else ""
+    reason = (
+        f"{decision.reason} This is a matter for the local council{area} (council areas "
+        "of 2014; some have since merged): find the council at gov.uk/find-local-council."
+    )
+    if place.authority:
+        pointer = pointer.model_copy(update={"name": f"{pointer.name} ({place.authority.name})"})
+    return AgencyDecision(kind="redirect", agency=pointer, reason=reason, district=None)
 
 
 def right_agency(
     report: Report,
     *,
     agencies: AgencyTable | None = None,
-    postcodes: PostcodeTable | None = None,
+    postcodes: PostcodeData | None = None,
 ) -> AgencyDecision:
     """Decide who deals with a report (rules in the module doc).
 
@@ -305,20 +316,21 @@ def right_agency(
         ``manual_area_check`` when the area cannot be decided safely.
     """
     agencies = agencies or load_agency_table()
-    postcodes = postcodes or load_postcode_table()
+    data = postcodes or load_postcode_data()
     incident = report.incident
+    place, where = _where(report, data)
 
     national = agencies.category_redirects.get(incident.category)
     if national is not None:
+        if national.agency == agencies.fraud_by_force.agency:
+            elsewhere = _fraud_elsewhere(place, where, agencies)
+            if elsewhere is not None:
+                return elsewhere
         return _redirect(national.agency, national.reason, None, agencies)
     if incident.location.on_railway:
         return _redirect(agencies.railway.agency, agencies.railway.reason, None, agencies)
 
-    decision = _by_place(report, agencies, postcodes)
-    if decision.kind != "ours" or incident.category not in agencies.council_categories:
+    decision = _by_place(report, place, where, agencies)
+    if incident.category not in agencies.council_categories:
         return decision
-    if decision.district is None:
-        return _manual(f"{decision.reason} It is a council matter, but the district is unknown.")
-    council = agencies.councils[decision.district]
-    reason = f"{decision.reason} This is a matter for the local council."
-    return _redirect(council, reason, decision.district, agencies)
+    return _council(decision, place, agencies)
