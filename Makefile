@@ -25,10 +25,13 @@ lint: $(STAMP) lint-deploy
 screenshots: $(STAMP)
 	$(BIN)/python scripts/screenshots.py
 
-# docker-compose.yml against the Compose Specification schema (vendored in check-jsonschema)
-# and the Dockerfile through hadolint: both offline, no Docker engine needed.
+# docker-compose.yml against the Compose Specification schema (vendored in check-jsonschema),
+# then deploy/lint.py: every profile and override stack (deploy/compose/) merged and checked,
+# and the Kubernetes manifests (deploy/k8s/) against vendored Kubernetes JSON schemas; the
+# Dockerfile through hadolint. All offline, no Docker engine or cluster needed.
 lint-deploy: $(STAMP)
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+	$(BIN)/python -m deploy.lint
 	$(BIN)/hadolint Dockerfile
 
 bench: $(STAMP)

@@ -18,7 +18,8 @@ from domain.case import Timings
 class Settings(BaseSettings):
     """Configuration from ``WHN_*`` environment variables (see the README)."""
 
-    model_config = SettingsConfigDict(env_prefix="WHN_", extra="ignore")
+    # An empty WHN_X is as good as unset: a compose file can pass "${WHN_X-}" through.
+    model_config = SettingsConfigDict(env_prefix="WHN_", extra="ignore", env_ignore_empty=True)
 
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"

@@ -6,8 +6,14 @@
 # An existing namespace is left as it is: change its retention with
 #   temporal operator namespace update --namespace NAME --retention 60d
 #
-# Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_RETENTION (e.g. 30d).
+# Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_RETENTION (e.g. 30d); for
+# mTLS the temporal CLI's TEMPORAL_TLS_* variables; an API key from TEMPORAL_API_KEY_FILE.
 set -eu
+
+if [ -n "${TEMPORAL_API_KEY_FILE:-}" ]; then
+    TEMPORAL_API_KEY=$(cat "$TEMPORAL_API_KEY_FILE")
+    export TEMPORAL_API_KEY
+fi
 
 : "${TEMPORAL_ADDRESS:?}" "${TEMPORAL_NAMESPACE:?}" "${TEMPORAL_RETENTION:?}"
 

@@ -5,8 +5,18 @@
 # The pairs are those of whn.temporal.search_attribute_cli_args(); docker-compose.yml
 # lists them and tests/deploy checks the list against the code.
 #
-# Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE.
+# Temporal Cloud registers search attributes with tcld or its web UI, not with this
+# (docs/deployment.md): its override file does not run this job.
+#
+# Environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE; for mTLS the temporal CLI's own
+# TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH,
+# TEMPORAL_TLS_SERVER_CA_CERT_PATH; an API key from the file TEMPORAL_API_KEY_FILE.
 set -eu
+
+if [ -n "${TEMPORAL_API_KEY_FILE:-}" ]; then
+    TEMPORAL_API_KEY=$(cat "$TEMPORAL_API_KEY_FILE")
+    export TEMPORAL_API_KEY
+fi
 
 : "${TEMPORAL_ADDRESS:?}" "${TEMPORAL_NAMESPACE:?}"
 if [ "$#" -eq 0 ]; then
@@ -14,8 +24,9 @@ if [ "$#" -eq 0 ]; then
     exit 2
 fi
 
-# A namespace created a moment ago is not yet in the server's namespace cache (it is
-# refreshed every few seconds): until it is, every call here says "not found".
+# A namespace created a moment ago is not yet in the server's namespace cache (refreshed
+# every 10 s by default, system.namespaceCacheRefreshInterval): until it is, every call
+# here says "not found", so this retries for a minute.
 attempts=0
 until existing=$(temporal operator search-attribute list --address "$TEMPORAL_ADDRESS" \
     --namespace "$TEMPORAL_NAMESPACE" 2>&1); do

@@ -8,8 +8,14 @@
 # an image upgrade this is also the schema upgrade.
 #
 # Environment: SQL_HOST, SQL_PORT, SQL_USER, SQL_PASSWORD (read by temporal-sql-tool
-# itself, so it never appears on a command line), DBNAME, VISIBILITY_DBNAME.
+# itself, so it never appears on a command line) or SQL_PASSWORD_FILE (a compose secret),
+# DBNAME, VISIBILITY_DBNAME.
 set -eu
+
+if [ -n "${SQL_PASSWORD_FILE:-}" ]; then
+    SQL_PASSWORD=$(cat "$SQL_PASSWORD_FILE")
+    export SQL_PASSWORD
+fi
 
 : "${SQL_HOST:?}" "${SQL_PORT:?}" "${SQL_USER:?}" "${SQL_PASSWORD:?}"
 : "${DBNAME:=temporal}" "${VISIBILITY_DBNAME:=temporal_visibility}"

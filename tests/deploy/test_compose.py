@@ -7,6 +7,7 @@ check-jsonschema (``vendor.compose-spec``); ``make lint-deploy`` runs the same c
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -21,21 +22,24 @@ import pytest
 from tests.deploy.composefile import (
     COMPOSE_FILE,
     ROOT,
+    InterpolationError,
     compose_spec_schema,
     environment,
     interpolate,
     load_compose,
+    load_stack,
     long_running,
     read_env_file,
     variables,
 )
-from whn.settings import Settings
+from whn.settings import _FILE_SECRETS, Settings
 from whn.temporal import search_attribute_cli_args
 
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
 
 # Services built from our Dockerfile, and what the contract's configuration section names.
 OURS = ("worker", "migrate", "codec-server", "admin", "intake")
+OVERRIDES = sorted((ROOT / "deploy" / "compose").glob("*.yml"))
 CONTRACT_SETTINGS = {
     "WHN_TEMPORAL_ADDRESS",
     "WHN_TEMPORAL_NAMESPACE",
@@ -59,9 +63,23 @@ def env_example() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def compose(raw: dict[str, Any], env_example: dict[str, str]) -> dict[str, Any]:
-    """The file as Compose runs it with ``.env.example`` as its ``.env``."""
-    resolved: dict[str, Any] = interpolate(raw, env_example)
+def secrets_dir(tmp_path_factory) -> Path:
+    """What ``deploy/gen-secrets.sh`` writes, the folder SECRETS_DIR names."""
+    folder = tmp_path_factory.mktemp("deploy") / "secrets"
+    result = subprocess.run(
+        ["/bin/sh", str(ROOT / "deploy" / "gen-secrets.sh"), str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+@pytest.fixture(scope="module")
+def compose(raw: dict[str, Any], env_example: dict[str, str], secrets_dir) -> dict[str, Any]:
+    """The file as Compose runs it with ``.env.example`` as its ``.env``, SECRETS_DIR set."""
+    resolved: dict[str, Any] = interpolate(raw, env_example | {"SECRETS_DIR": str(secrets_dir)})
     return resolved
 
 
@@ -261,7 +279,8 @@ def test_search_attributes_service_registers_exactly_those_of_the_code(services)
 def test_our_services_get_every_setting_they_need(services):
     for name in ("worker", "admin", "intake"):
         env = environment(services[name])
-        assert CONTRACT_SETTINGS | {"WHN_CODEC_KEYS"} <= set(env), name
+        assert CONTRACT_SETTINGS | {"WHN_CODEC_KEY_FILE", "WHN_DATABASE_PASSWORD_FILE"} <= set(env)
+        assert urlsplit(env["WHN_DATABASE_URL"]).password is None, "the password is a file"
         # Every address points at another service of this file, never at localhost.
         hosts = {
             "WHN_TEMPORAL_ADDRESS": env["WHN_TEMPORAL_ADDRESS"].rsplit(":", 1)[0],
@@ -272,46 +291,142 @@ def test_our_services_get_every_setting_they_need(services):
             assert host in services, f"{name}: {setting} points at {host}, not a service"
     assert "WHN_DATABASE_URL" in environment(services["migrate"])
     codec = environment(services["codec-server"])
-    assert {"WHN_CODEC_KEYS", "WHN_CODEC_TOKEN", "WHN_UI_URL", "WHN_CODEC_HOST"} <= set(codec)
+    assert {"WHN_CODEC_KEY_FILE", "WHN_CODEC_TOKEN_FILE", "WHN_UI_URL", "WHN_CODEC_HOST"} <= set(
+        codec
+    )
     assert codec["WHN_CODEC_HOST"] == "0.0.0.0"  # reachable from outside its container
 
 
-def test_every_whn_variable_is_a_setting_and_parses(services, monkeypatch):
+def test_every_whn_variable_is_a_setting_and_parses(compose, services, monkeypatch):
+    """Each WHN_* is a setting (or WHN_<secret>_FILE), and the values parse with the secret
+    files where the service mounts them: every /run/secrets/NAME is a secret it lists."""
     fields = {f"WHN_{field.upper()}" for field in Settings.model_fields}
+    fields |= {f"WHN_{field.upper()}_FILE" for field in _FILE_SECRETS}
     for name in OURS:
         env = environment(services[name])
         unknown = {key for key in env if key.startswith("WHN_")} - fields
         assert not unknown, f"{name} sets variables no setting reads: {sorted(unknown)}"
+        mounted = {
+            f"/run/secrets/{secret}": compose["secrets"][secret]["file"]
+            for secret in services[name].get("secrets") or []
+        }
         for key in [k for k in os.environ if k.startswith("WHN_")]:
             monkeypatch.delenv(key)
         for key, value in env.items():
+            if value.startswith("/run/secrets/"):
+                assert value in mounted, f"{name}: {key} names {value}, which it does not mount"
+                value = mounted[value]
             monkeypatch.setenv(key, value)
-        Settings()  # the values parse (durations, ports, booleans)
+        settings = Settings()  # the values parse (durations, ports, booleans), files read
+        if "WHN_DATABASE_PASSWORD_FILE" in env:
+            assert urlsplit(settings.database_url).password
 
 
 def test_env_example_covers_every_variable_and_only_those(raw, env_example):
-    used = {name for name, _ in variables(raw)}
+    documents = [raw, *(load_compose(path) for path in OVERRIDES)]
+    used = {name for document in documents for name, _ in variables(document)}
     assert used <= set(env_example), f"missing from .env.example: {sorted(used - set(env_example))}"
     assert set(env_example) <= used, f"unused in compose: {sorted(set(env_example) - used)}"
-    required = {name for name, op in variables(raw) if op in (":?", "?")}
-    assert {"TEMPORAL_DB_PASSWORD", "CASE_DB_PASSWORD", "WHN_CODEC_KEYS"} <= required
-    for name in required:  # secrets: placeholders, never a usable value
-        assert env_example[name].startswith("CHANGE-ME"), name
+    required = {name for document in documents for name, op in variables(document) if op == ":?"}
+    assert required == {"SECRETS_DIR"}
+    assert env_example["SECRETS_DIR"] == ""  # empty: nothing starts until it is set
 
 
-def test_the_ui_decodes_through_the_codec_server_and_the_codec_server_admits_the_ui(services):
-    ui, codec = services["temporal-ui"], services["codec-server"]
-    endpoint = urlsplit(environment(ui)["TEMPORAL_CODEC_ENDPOINT"])
-    assert endpoint.port == _published_port(codec, 8081)
-    ui_url = urlsplit(environment(codec)["WHN_UI_URL"])
-    assert ui_url.port == _published_port(ui, 8080)
-    assert environment(ui)["TEMPORAL_ADDRESS"].split(":")[0] in services
+def test_the_stack_refuses_to_start_until_the_secrets_are_set(raw, env_example):
+    """``cp .env.example .env && docker compose up`` stops at interpolation."""
+    with pytest.raises(InterpolationError, match="SECRETS_DIR"):
+        interpolate(raw, env_example)
+    for path in OVERRIDES:
+        if "SECRETS_DIR" in path.read_text():
+            with pytest.raises(InterpolationError, match="SECRETS_DIR"):
+                interpolate(load_stack(COMPOSE_FILE, path), env_example)
 
 
-def test_published_ports_are_bound_to_a_configurable_address(raw):
+def test_every_secret_is_a_file_that_gen_secrets_writes(compose, secrets_dir):
+    declared = compose["secrets"]
+    for name, secret in declared.items():
+        assert set(secret) == {"file"}, f"{name}: a file, not an environment variable"
+        path = Path(secret["file"])
+        assert path.is_file() and path.read_text().strip(), f"{name}: {path} not written"
+        assert secrets_dir in path.parents
+    assert (secrets_dir.stat().st_mode & 0o077) == 0, "the secrets folder is the owner's only"
+    used = {s for svc in compose["services"].values() for s in svc.get("secrets") or []}
+    assert used == set(declared), f"declared but unused: {set(declared) - used}"
+
+
+def test_no_password_key_or_token_is_an_environment_value(services):
+    secret = re.compile(r"(PASSWORD|PWD|SECRET|TOKEN|API_KEY|CODEC_KEYS)$")
+    for name, svc in services.items():
+        for key, value in environment(svc).items():
+            if secret.search(key):
+                assert value in ("", "true", "false"), f"{name}: {key} is a value"
+
+
+def test_the_ui_decodes_through_the_https_proxy_with_the_operators_token(services):
+    """The UI passes the operator's access token only to an https codec endpoint: the
+    proxy's /codec, which Caddy hands to the codec server; the codec server checks the
+    tokens of the issuer the UI signs in with, and answers CORS for the UI's origin."""
+    ui, codec, proxy = (environment(services[n]) for n in ("temporal-ui", "codec-server", "proxy"))
+    assert ui["TEMPORAL_AUTH_ENABLED"] == "true"
+    assert ui["TEMPORAL_CODEC_PASS_ACCESS_TOKEN"] == "true"
+    endpoint = urlsplit(ui["TEMPORAL_CODEC_ENDPOINT"])
+    public = urlsplit(codec["WHN_UI_URL"])
+    assert endpoint.scheme == "https" and endpoint.netloc == public.netloc
+    assert endpoint.path == "/codec"
+    assert public.port == _published_port(services["proxy"], int(proxy["HTTPS_PORT"]))
+    assert urlsplit(ui["TEMPORAL_AUTH_CALLBACK_URL"]).netloc == public.netloc
+    caddyfile = (ROOT / "deploy" / "caddy" / "Caddyfile").read_text()
+    assert re.search(r"handle_path /codec/\* \{\s*reverse_proxy codec-server:8081", caddyfile)
+    assert "https://{$PUBLIC_HOST}:{$HTTPS_PORT}" in caddyfile
+    assert codec["WHN_CODEC_OIDC_ISSUER"] == ui["TEMPORAL_AUTH_ISSUER_URL"]
+    assert codec["WHN_CODEC_OIDC_AUDIENCE"] and codec["WHN_CODEC_OIDC_ROLES"]
+    assert ui["TEMPORAL_ADDRESS"].split(":")[0] in services
+
+
+def test_the_bundled_keycloak_issues_what_the_ui_and_codec_server_expect(services):
+    realm = json.loads((ROOT / "deploy" / "keycloak" / "whn-realm.json").read_text())
+    ui, codec = environment(services["temporal-ui"]), environment(services["codec-server"])
+    keycloak = environment(services["keycloak"])
+    assert ui["TEMPORAL_AUTH_ISSUER_URL"] == f"{keycloak['KC_HOSTNAME']}/realms/{realm['realm']}"
+    [client] = [c for c in realm["clients"] if c["clientId"] == ui["TEMPORAL_AUTH_CLIENT_ID"]]
+    assert client["secret"] == "${WHN_UI_OIDC_CLIENT_SECRET}"  # from the secret file
+    mappers = {m["protocolMapper"]: m["config"] for m in client["protocolMappers"]}
+    assert (
+        mappers["oidc-audience-mapper"]["included.custom.audience"]
+        == codec["WHN_CODEC_OIDC_AUDIENCE"]
+    )
+    assert mappers["oidc-group-membership-mapper"]["claim.name"] == codec["WHN_CODEC_OIDC_CLAIM"]
+    assert codec["WHN_CODEC_OIDC_ROLES"] in {g["name"] for g in realm["groups"]}
+    assert any(f"/{codec['WHN_CODEC_OIDC_ROLES']}" in u["groups"] for u in realm["users"])
+    assert codec["WHN_CODEC_OIDC_JWKS_URL"].startswith(ui["TEMPORAL_AUTH_PROVIDER_URL"])
+
+
+def test_the_temporal_frontend_requires_client_certificates(services):
+    server = environment(services["temporal"])
+    assert server["TEMPORAL_TLS_REQUIRE_CLIENT_AUTH"] == "true"
+    assert server["TEMPORAL_TLS_CLIENT1_CA_CERT"] == "/run/secrets/temporal_ca"
+    for name in ("worker", "admin", "intake"):
+        env = environment(services[name])
+        assert env["WHN_TEMPORAL_TLS_CERT"] == "/run/secrets/temporal_client_cert", name
+        assert env["WHN_TEMPORAL_TLS_CA"] == "/run/secrets/temporal_ca", name
+    for name in ("temporal-namespace", "search-attributes"):
+        env = environment(services[name])
+        assert env["TEMPORAL_TLS_CLIENT_CERT_PATH"] == "/run/secrets/temporal_client_cert"
+    assert (
+        environment(services["temporal-ui"])["TEMPORAL_TLS_CERT"] == "/run/secrets/temporal_ui_cert"
+    )
+
+
+BIND_ADDRESSES = ("BIND_ADDRESS", "TEMPORAL_BIND_ADDRESS", "HTTPS_BIND_ADDRESS")
+
+
+def test_published_ports_are_bound_to_a_configurable_loopback_address(raw, env_example):
     for name, svc in raw["services"].items():
         for port in svc.get("ports") or []:
-            assert str(port).startswith("${BIND_ADDRESS:-127.0.0.1}:"), f"{name}: {port}"
+            assert any(str(port).startswith(f"${{{v}:-127.0.0.1}}:") for v in BIND_ADDRESSES), (
+                f"{name}: {port}"
+            )
+    assert all(env_example[v] == "127.0.0.1" for v in BIND_ADDRESSES)
 
 
 def _published_port(service: dict[str, Any], container_port: int) -> int:

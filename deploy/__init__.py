@@ -1,0 +1,1 @@
+"""Deployment files and their offline checks (``python -m deploy.lint``); not packaged."""
