@@ -28,9 +28,9 @@ from activities.rules import (
 from activities.store import CaseStore
 from whn.codec import CodecKeyError
 from whn.db import create_pool
-from whn.settings import Settings, get_settings
+from whn.settings import Settings, SettingsError, get_settings
 from whn.telemetry import runtime_for, setup_tracing, shutdown_tracing
-from whn.temporal import connect_client, keyring, missing_search_attributes
+from whn.temporal import connect_client, ensure_encrypted, keyring, missing_search_attributes
 from workflows.case import CaseWorkflow
 
 log = logging.getLogger("whn.worker")
@@ -39,7 +39,11 @@ log = logging.getLogger("whn.worker")
 def build_worker(
     client: Client, pool: asyncpg.Pool, settings: Settings, *, task_queue: str | None = None
 ) -> Worker:
-    """A worker for the case workflow and every activity it calls."""
+    """A worker for the case workflow and every activity it calls.
+
+    Refused (CodecKeyError) if ``client`` would write plaintext and encryption is required.
+    """
+    ensure_encrypted(client.data_converter, required=settings.codec_required)
     store = CaseStore(pool, force_code=settings.force_code, keyring=keyring(settings))
     mailer = Mailer(pool, settings)
     handoff = TeamHandoff(pool, settings)
@@ -104,10 +108,12 @@ def main() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    settings = get_settings()
     code = 0
     try:
-        asyncio.run(run(settings))
+        asyncio.run(run(get_settings()))
+    except SettingsError as err:
+        print(f"whn-worker: configuration: {err}", file=sys.stderr)
+        code = 1
     except (OSError, asyncpg.PostgresError, RuntimeError, CodecKeyError) as err:
         print(f"whn-worker: cannot start: {str(err).splitlines()[0]}", file=sys.stderr)
         code = 1

@@ -99,6 +99,7 @@ class BenchStack:
             smtp_port=self.smtp_port,
             data_dir=self.dir,
             codec_keys=self.codec_keys,
+            codec_required=self.codec_keys is not None,
         )
 
     def env(self, task_queue: str) -> dict[str, str]:
@@ -106,7 +107,12 @@ class BenchStack:
         # Only what points at this stack: every other setting is the worker's default,
         # so the benchmark measures the configuration operations would run.
         keep = {k: v for k, v in os.environ.items() if not k.startswith(("WHN_", "BENCH_"))}
-        extra = {"WHN_CODEC_KEYS": self.codec_keys} if self.codec_keys else {}
+        # --plaintext must say so: every client refuses to send plaintext otherwise.
+        extra = (
+            {"WHN_CODEC_KEYS": self.codec_keys}
+            if self.codec_keys
+            else {"WHN_CODEC_REQUIRED": "false"}
+        )
         if self.variant:
             extra["BENCH_WORKER_VARIANT"] = self.variant
         return {

@@ -392,6 +392,7 @@ async def record(
                 codec_key_file=None if plaintext or codec_keys else TEST_KEY,
                 # Nothing listens there: every hand-off to this team finally fails.
                 team_webhooks={DOWN_TEAM: f"http://127.0.0.1:{free_port()}/cases"},
+                codec_required=not plaintext,  # plaintext only when asked for
             )
             converter = data_converter(settings)
             written: list[Path] = []

@@ -27,7 +27,8 @@ from domain.case import (
     StaffAction,
     Stage,
 )
-from starter.errors import RejectedError, UnavailableError
+from starter.errors import PayloadKeyError, RejectedError, UnavailableError
+from starter.guard import KEY_HINT, decoding, require_encryption, undecodable
 from starter.refs import resolve_workflow_id
 from workflows import attributes as sa
 from workflows.case import CaseWorkflow
@@ -53,13 +54,26 @@ _RPC_TIMEOUT = timedelta(seconds=15)
 async def act(
     client: Client, ref: str, action: StaffAction, *, database_url: str | None
 ) -> ActionResult:
-    """Send one staff action to the case ``ref`` names and wait for its answer."""
+    """Send one staff action to the case ``ref`` names and wait for its answer.
+
+    Nothing is sent unless ``client`` encrypts and can open this case's payloads.
+    """
+    require_encryption(client)
     workflow_id = await resolve_workflow_id(client, ref, database_url=database_url)
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
     try:
         result: ActionResult = await handle.execute_update(
             UPDATES[type(action)], action, rpc_timeout=_RPC_TIMEOUT
         )
+    except (KeyError, ValueError) as err:
+        # The case answered, under a key this client lacks: it may have recorded the
+        # action, so say so rather than report a plain failure.
+        if (reason := undecodable(err)) is None:
+            raise
+        raise PayloadKeyError(
+            f"the action reached case {ref} but its answer could not be decoded ({reason});"
+            f" {KEY_HINT}, then see whn-admin show {ref} for whether it was recorded"
+        ) from None
     except WorkflowUpdateFailedError as err:
         raise RejectedError(_reason(err)) from None
     except RPCError as err:
@@ -85,7 +99,8 @@ async def show(client: Client, ref: str, *, database_url: str | None) -> CaseVie
     workflow_id = await resolve_workflow_id(client, ref, database_url=database_url)
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
     try:
-        view: CaseView = await handle.query(CaseWorkflow.view, rpc_timeout=_RPC_TIMEOUT)
+        with decoding(f"case {ref}"):
+            view: CaseView = await handle.query(CaseWorkflow.view, rpc_timeout=_RPC_TIMEOUT)
     except RPCError as err:
         if err.status == RPCStatusCode.DEADLINE_EXCEEDED:
             raise UnavailableError("no worker answered in time; is the worker running?") from None

@@ -25,10 +25,10 @@ from domain.case import (
     Stage,
 )
 from starter import admin, casework
-from starter.cli import client_for, emit, main_of, run
+from starter.cli import client_for, emit, main_of, run, settings_for
 from starter.errors import RejectedError
 from starter.staff import staff_app
-from whn.settings import Settings, get_settings
+from whn.settings import Settings
 from whn.temporal import keyring
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -44,7 +44,7 @@ AsOpt = Annotated[
 
 
 def _actor(actor: str | None) -> str:
-    who = actor or get_settings().staff_id
+    who = actor or settings_for("whn-admin").staff_id
     if not who:
         typer.echo("whn-admin: --as STAFF_ID (or WHN_STAFF_ID) is required", err=True)
         raise typer.Exit(2)

@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 import typer
 from temporalio.client import Client
 
-from starter.errors import UnavailableError, WhnError
+from starter.errors import PayloadKeyError, UnavailableError, WhnError
 from whn.codec import CodecKeyError
-from whn.settings import Settings, get_settings
+from whn.settings import Settings, SettingsError, get_settings
 from whn.telemetry import setup_tracing, shutdown_tracing
 from whn.temporal import connect_client
 
@@ -26,8 +26,8 @@ async def client_for(settings: Settings) -> Client:
     setup_tracing(settings, service_name=Path(sys.argv[0]).name or "whn-cli")
     try:
         return await asyncio.wait_for(connect_client(settings), timeout=10)
-    except CodecKeyError as err:
-        raise UnavailableError(f"payload keys: {err}") from None
+    except CodecKeyError as err:  # no key, or a malformed one: nothing is sent
+        raise PayloadKeyError(str(err)) from None
     except (RuntimeError, OSError, TimeoutError) as err:
         raise UnavailableError(
             f"Temporal could not be reached at {settings.temporal_address}: {str(err).splitlines()[0]}"
@@ -35,12 +35,27 @@ async def client_for(settings: Settings) -> Client:
 
 
 def run(program: Callable[[Settings], Awaitable[T]], *, prog: str) -> T:
-    """Run ``program``; a WhnError becomes one line on stderr and its exit code."""
+    """Run ``program``; a WhnError becomes one line on stderr and its exit code.
+
+    So do a malformed setting and a payload key error (exit 1), wherever they arise.
+    """
     try:
-        return asyncio.run(program(get_settings()))
+        return asyncio.run(program(settings_for(prog)))
     except WhnError as err:
         typer.echo(f"{prog}: {err}", err=True)
         raise typer.Exit(err.exit_code) from None
+    except CodecKeyError as err:
+        typer.echo(f"{prog}: {err}", err=True)
+        raise typer.Exit(PayloadKeyError.exit_code) from None
+
+
+def settings_for(prog: str) -> Settings:
+    """The settings (read once per process); a malformed one is a line and exit 1."""
+    try:
+        return get_settings()
+    except SettingsError as err:
+        typer.echo(f"{prog}: configuration: {err}", err=True)
+        raise typer.Exit(1) from None
 
 
 def emit(as_json: bool, payload: dict[str, Any], text: str) -> None:

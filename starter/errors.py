@@ -3,6 +3,8 @@
 WhnError
 ├── RejectedError      exit 2: invalid input, wrong stage, wrong role, unknown reference
 └── UnavailableError   exit 1: Temporal, PostgreSQL or a worker could not be reached
+    └── PayloadKeyError  exit 1: no payload key, a wrong key, or a payload that cannot
+                         be decoded (nothing is sent unencrypted)
 """
 
 from __future__ import annotations
@@ -24,3 +26,7 @@ class UnavailableError(WhnError):
     """A system the request needs could not be reached; nothing was changed."""
 
     exit_code = 1
+
+
+class PayloadKeyError(UnavailableError):
+    """Payload encryption keys are missing or wrong, or a payload could not be decoded."""

@@ -15,6 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.case import CaseInput, DetailsReply, Stage, Timings, case_workflow_id, receipt_code_for
 from domain.report import Report
 from starter.errors import RejectedError, UnavailableError
+from starter.guard import require_encryption
 from starter.refs import resolve_workflow_id
 from workflows import attributes as sa
 from workflows.case import CaseWorkflow
@@ -59,7 +60,11 @@ async def submit(
     timings: Timings | None = None,
     received_at: datetime | None = None,
 ) -> Submitted:
-    """Start the case for ``report``; the same ``submission_id`` again returns the same code."""
+    """Start the case for ``report``; the same ``submission_id`` again returns the same code.
+
+    Refused (PayloadKeyError) before anything is sent if ``client`` would not encrypt.
+    """
+    require_encryption(client)
     receipt_code = receipt_code_for(report.submission_id)
     workflow_id = case_workflow_id(receipt_code)
     received = received_at or datetime.now(UTC)
@@ -96,8 +101,10 @@ async def submit(
 async def details(client: Client, ref: str, text: str, *, database_url: str | None = None) -> str:
     """Pass on the reporter's reply to a details request; returns the case's workflow id.
 
-    A signal, so the reply is kept even while no worker runs.
+    A signal, so the reply is kept even while no worker runs. Refused (PayloadKeyError)
+    before anything is sent if ``client`` would not encrypt.
     """
+    require_encryption(client)
     try:
         reply = DetailsReply(text=text)
     except ValidationError as err:

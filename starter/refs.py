@@ -9,10 +9,16 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.case import case_workflow_id
 from domain.references import normalise_reference, reference_kind
 from starter.errors import RejectedError, UnavailableError
+from starter.guard import decoding
 
 
 async def resolve_workflow_id(client: Client, ref: str, *, database_url: str | None) -> str:
-    """The workflow id of the case ``ref`` names; RejectedError if there is none."""
+    """The workflow id of the case ``ref`` names; RejectedError if there is none.
+
+    Also proves this client can open the case's payloads (its summary, sealed when the
+    case started): a wrong or missing key is a PayloadKeyError here, before any action
+    is sent, never after the worker has applied it.
+    """
     ref = normalise_reference(ref)
     kind = reference_kind(ref)
     if kind is None:
@@ -41,9 +47,11 @@ async def resolve_workflow_id(client: Client, ref: str, *, database_url: str | N
             raise RejectedError(f"unknown reference {ref}")
         workflow_id = str(found)
     try:
-        await client.get_workflow_handle(workflow_id).describe()
+        description = await client.get_workflow_handle(workflow_id).describe()
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise RejectedError(f"unknown reference {ref}") from None
         raise UnavailableError(f"Temporal could not be reached: {err.message}") from None
+    with decoding(f"case {ref}"):
+        await description.static_summary()
     return workflow_id

@@ -23,9 +23,9 @@ import typer
 from pydantic import BaseModel
 
 from domain.case import Role
-from starter.cli import emit, run
+from starter.cli import emit, run, settings_for
 from starter.errors import RejectedError, UnavailableError
-from whn.settings import Settings, get_settings
+from whn.settings import Settings
 
 _STAFF_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -206,7 +206,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 
 
 def _actor(actor: str | None) -> str:
-    who = actor or get_settings().staff_id
+    who = actor or settings_for("whn-admin").staff_id
     if not who:
         typer.echo("whn-admin: --as STAFF_ID (or WHN_STAFF_ID) is required", err=True)
         raise typer.Exit(2)

@@ -400,10 +400,10 @@ class _BadRequest(Exception):
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``whn-codec-server`` console script."""
-    from whn.settings import get_settings
-    from whn.temporal import keyring
+    from whn.settings import settings_or_exit
+    from whn.temporal import NO_KEY, keyring
 
-    settings = get_settings()
+    settings = settings_or_exit("whn-codec-server")
     parser = argparse.ArgumentParser(prog="whn-codec-server", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default=settings.codec_host, help="address to listen on")
     parser.add_argument("--port", type=int, default=settings.codec_port)
@@ -426,7 +426,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         ring = keyring(settings)
         if ring is None:
-            raise CodecKeyError("no keys: set WHN_CODEC_KEYS or WHN_CODEC_KEY_FILE")
+            raise CodecKeyError(NO_KEY.format(dev_key=settings.dev_key_file()))
         origins = frozenset(args.origin or []) or configured_origins(
             settings.codec_origins, settings.ui_url
         )
@@ -440,7 +440,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             oidc=oidc_verifier(settings),
         )
         server.bind()
-    except (CodecKeyError, CodecServerError) as err:
+    except CodecKeyError as err:  # as every client: a key problem is exit 1
+        print(f"whn-codec-server: {err}", file=sys.stderr)
+        sys.exit(1)
+    except CodecServerError as err:
         print(f"whn-codec-server: {err}", file=sys.stderr)
         sys.exit(2)
     except OSError as err:

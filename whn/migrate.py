@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from whn import db
-from whn.settings import Settings
+from whn.settings import settings_or_exit
 
 log = logging.getLogger("whn.migrate")
 
@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``python -m whn.migrate``."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    settings = Settings()
+    settings = settings_or_exit("whn.migrate")
     try:
         applied = asyncio.run(
             _run(settings.database_url, seed=args.seed_demo_roster, wait=args.wait)

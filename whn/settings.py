@@ -1,15 +1,21 @@
-"""Typed settings, read once at the edge (worker, starter, admin, dev stack)."""
+"""Typed settings, read once at the edge (worker, starter, admin, web, dev stack).
+
+Every entry point takes its settings from ``get_settings()``: the environment is read
+once per process, and a malformed value is a ``SettingsError`` naming the variable
+(one line, no traceback, from every command).
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.case import Timings
@@ -65,11 +71,13 @@ class Settings(BaseSettings):
     db_pool_size: int = 20
 
     # Payload encryption (whn.codec). Keys: "k2:BASE64,k1:BASE64" (the first encrypts)
-    # and/or a key file; with neither, payloads are plaintext and a warning is logged,
-    # unless codec_required, when every client refuses to start.
+    # and/or a key file; with neither, the dev stack's key under data_dir if there is one
+    # (see payload_key_file). With no key at all every client refuses to send anything
+    # (fails closed) unless codec_required is set false explicitly, when payloads are
+    # plaintext and a warning is logged.
     codec_keys: SecretStr | None = None
     codec_key_file: Path | None = None
-    codec_required: bool = False
+    codec_required: bool = True
     # The codec server for the Temporal UI (whn-codec-server; whn-dev runs one).
     codec_host: str = "127.0.0.1"
     codec_port: int = 8081
@@ -105,6 +113,23 @@ class Settings(BaseSettings):
                 self.database_url, self.database_password.get_secret_value()
             )
         return self
+
+    def dev_key_file(self) -> Path:
+        """Where ``whn-dev`` keeps its development payload key."""
+        return self.data_dir / "codec-keys.json"
+
+    def payload_key_file(self) -> Path | None:
+        """The key file to read: ``codec_key_file``, else the dev stack's when no key is set.
+
+        So a second shell in the repository where ``whn-dev`` runs finds its key with no
+        ``WHN_*`` variable set.
+        """
+        if self.codec_key_file is not None:
+            return self.codec_key_file
+        configured = self.codec_keys is not None and self.codec_keys.get_secret_value().strip()
+        if not configured and self.dev_key_file().is_file():
+            return self.dev_key_file()
+        return None
 
     def timings(self) -> Timings:
         return Timings(
@@ -142,6 +167,27 @@ def _with_password(dsn: str, password: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+class SettingsError(ValueError):
+    """A ``WHN_*`` variable could not be read; the message names it (never its value)."""
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The process's settings, read from the environment once."""
+    try:
+        return Settings()
+    except ValidationError as err:
+        first = err.errors()[0]
+        name = f"WHN_{str(first['loc'][0]).upper()}: " if first["loc"] else ""
+        message = str(first["msg"]).removeprefix("Value error, ")
+        more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+        raise SettingsError(f"{name}{message}{more}") from None
+
+
+def settings_or_exit(prog: str) -> Settings:
+    """``get_settings()`` for an entry point: a malformed setting is one line and exit 1."""
+    try:
+        return get_settings()
+    except SettingsError as err:
+        print(f"{prog}: configuration: {err}", file=sys.stderr)
+        raise SystemExit(1) from None

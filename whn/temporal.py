@@ -38,10 +38,18 @@ def search_attribute_cli_args() -> list[str]:
     return args
 
 
+NO_KEY = (
+    "no payload encryption key: set WHN_CODEC_KEYS or WHN_CODEC_KEY_FILE (or run whn-dev"
+    " here, which keeps one in {dev_key}); nothing is sent to Temporal unencrypted"
+    " unless WHN_CODEC_REQUIRED=false"
+)
+
+
 def keyring(settings: Settings) -> Keyring | None:
-    """The payload keys ``settings`` configure (``codec_keys`` first, then the key file)."""
+    """The payload keys ``settings`` configure: ``codec_keys`` first, then the key file
+    (``codec_key_file``, or the dev stack's under ``data_dir`` when neither is set)."""
     keys = settings.codec_keys.get_secret_value() if settings.codec_keys else None
-    return _keyring(keys, settings.codec_key_file)
+    return _keyring(keys, settings.payload_key_file())
 
 
 def _keyring(keys: str | None, key_file: Path | None) -> Keyring | None:
@@ -54,24 +62,23 @@ def _keyring(keys: str | None, key_file: Path | None) -> Keyring | None:
 def data_converter(settings: Settings | None = None) -> DataConverter:
     """The project's data converter, used by worker, starter, admin, replayer and tests.
 
-    Pydantic JSON payloads, encrypted by ``whn.codec`` when keys are configured (failure
-    messages and stack traces too). Without keys payloads stay plaintext and a warning
-    is logged once, unless ``codec_required`` is set, when this raises CodecKeyError.
+    Pydantic JSON payloads, encrypted by ``whn.codec`` (failure messages and stack
+    traces too). Without a key this raises CodecKeyError (fails closed), unless
+    ``codec_required`` is false: then payloads stay plaintext and a warning is logged once.
     """
     s = settings or get_settings()
     keys = s.codec_keys.get_secret_value() if s.codec_keys else None
-    return _converter(keys, s.codec_key_file, s.codec_required)
+    return _converter(keys, s.payload_key_file(), s.codec_required, s.dev_key_file())
 
 
 @lru_cache(maxsize=8)
-def _converter(keys: str | None, key_file: Path | None, required: bool) -> DataConverter:
+def _converter(
+    keys: str | None, key_file: Path | None, required: bool, dev_key: Path
+) -> DataConverter:
     ring = _keyring(keys, key_file)
     if ring is None:
         if required:
-            raise CodecKeyError(
-                "payload encryption is required (WHN_CODEC_REQUIRED) but no key is configured:"
-                " set WHN_CODEC_KEYS or WHN_CODEC_KEY_FILE"
-            )
+            raise CodecKeyError(NO_KEY.format(dev_key=dev_key))
         log.warning(
             "no payload encryption key configured (WHN_CODEC_KEYS / WHN_CODEC_KEY_FILE):"
             " workflow payloads, including reporters' personal data, are stored in plaintext"
@@ -82,6 +89,20 @@ def _converter(keys: str | None, key_file: Path | None, required: bool) -> DataC
         payload_codec=EncryptionCodec(ring),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )
+
+
+def ensure_encrypted(converter: DataConverter, *, required: bool) -> None:
+    """Refuse (CodecKeyError) a converter that would write plaintext, unless not ``required``.
+
+    Library functions that take an injected client call this before sending anything, so
+    a client built with the SDK's own converter cannot leak a report either.
+    """
+    if required and not isinstance(converter.payload_codec, EncryptionCodec):
+        raise CodecKeyError(
+            "this Temporal client does not encrypt payloads: connect it with"
+            " whn.temporal.connect_client (keys from WHN_CODEC_KEYS or WHN_CODEC_KEY_FILE);"
+            " nothing is sent unencrypted unless WHN_CODEC_REQUIRED=false"
+        )
 
 
 async def connect_client(settings: Settings, *, runtime: Runtime | None = None) -> Client:

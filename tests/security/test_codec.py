@@ -8,6 +8,7 @@ import logging
 import os
 
 import pytest
+from pydantic import SecretStr
 from temporalio.api.common.v1 import Payload
 from temporalio.api.failure.v1 import Failure
 from temporalio.exceptions import ApplicationError
@@ -167,14 +168,27 @@ async def test_the_project_converter_encrypts_messages_and_failures():
     assert SECRET in str(decoded)
 
 
-def test_no_key_means_plaintext_with_one_warning_or_a_refusal_when_required(caplog):
+def test_no_key_is_a_refusal_unless_plaintext_is_asked_for_then_one_warning(caplog, tmp_path):
     temporal._converter.cache_clear()
-    unset = Settings(_env_prefix="WHN_NOT_SET_")
-    with caplog.at_level(logging.WARNING, logger="whn.temporal"):
-        first = temporal.data_converter(unset)
+    unset = Settings(_env_prefix="WHN_NOT_SET_", data_dir=tmp_path)
+    with pytest.raises(CodecKeyError, match="WHN_CODEC_KEYS or WHN_CODEC_KEY_FILE"):
         temporal.data_converter(unset)
+    allowed = unset.model_copy(update={"codec_required": False})
+    with caplog.at_level(logging.WARNING, logger="whn.temporal"):
+        first = temporal.data_converter(allowed)
+        temporal.data_converter(allowed)
     assert first.payload_codec is None
     warnings = [r for r in caplog.records if "plaintext" in r.getMessage()]
     assert len(warnings) == 1
-    with pytest.raises(CodecKeyError, match="WHN_CODEC_REQUIRED"):
-        temporal.data_converter(unset.model_copy(update={"codec_required": True}))
+
+
+def test_the_dev_stack_key_under_data_dir_is_used_when_nothing_is_set(tmp_path):
+    temporal._converter.cache_clear()
+    unset = Settings(_env_prefix="WHN_NOT_SET_", data_dir=tmp_path)
+    ring = write_key_file(tmp_path / "codec-keys.json")
+    assert unset.payload_key_file() == tmp_path / "codec-keys.json"
+    assert temporal.keyring(unset) == ring
+    # A key given explicitly wins: the dev key is not mixed in.
+    explicit = unset.model_copy(update={"codec_keys": SecretStr(f"k9:{generate_key()}")})
+    assert explicit.payload_key_file() is None
+    assert temporal.keyring(explicit).ids() == ["k9"]

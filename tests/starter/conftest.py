@@ -21,6 +21,7 @@ BIN = Path(sys.executable).parent
 @dataclass
 class Cli:
     env: dict[str, str]
+    cwd: Path | None = None
 
     async def __call__(
         self, *args: str, stdin: bytes | None = None
@@ -33,6 +34,7 @@ class Cli:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=self.env,
+            cwd=self.cwd,
         )
         out, err = await asyncio.wait_for(proc.communicate(stdin), timeout=60)
         assert proc.returncode is not None

@@ -22,10 +22,11 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from whn.codec import CodecKeyError
 from whn.devstack.postgres import EmbeddedPostgresError
 from whn.devstack.stack import DevStack
 from whn.devstack.temporal_server import TemporalDevServerError
-from whn.settings import Settings
+from whn.settings import settings_or_exit
 
 log = logging.getLogger("whn.devstack")
 
@@ -44,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     # aiosmtpd logs every SMTP conversation at INFO; the sink logs each message it keeps.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
-    settings = Settings()
+    settings = settings_or_exit("whn-dev")
     if args.ui_port is not None:
         settings = settings.model_copy(update={"ui_url": f"http://127.0.0.1:{args.ui_port}"})
     stack = DevStack(settings, worker=not args.no_worker)
@@ -78,7 +79,7 @@ async def _run(stack: DevStack) -> int:
         starting.result()
         print(_banner(stack), flush=True)
         return await _watch(stack, stop)
-    except (EmbeddedPostgresError, TemporalDevServerError, OSError) as err:
+    except (EmbeddedPostgresError, TemporalDevServerError, OSError, CodecKeyError) as err:
         log.error("could not start: %s", err)
         return 1
     except Exception:

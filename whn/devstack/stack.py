@@ -34,14 +34,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from whn import db
-from whn.codec import EncryptionCodec, Keyring, write_key_file
+from whn.codec import CodecKeyError, EncryptionCodec, Keyring, write_key_file
 from whn.codec_server import CodecServer, ui_origins
 from whn.devstack import _process
 from whn.devstack.mailsink import MailSink
 from whn.devstack.postgres import EmbeddedPostgres
 from whn.devstack.temporal_server import TemporalDevServer
 from whn.settings import Settings
-from whn.temporal import keyring
+from whn.temporal import NO_KEY, keyring
 
 log = logging.getLogger(__name__)
 
@@ -125,18 +125,22 @@ class DevStack:
             self._start_worker()
 
     def _codec_keys(self) -> Keyring:
-        """The configured payload keys, or the dev key under data_dir (made on first start)."""
+        """The configured payload keys, or the dev key under data_dir (made on first start).
+
+        A second shell in this directory finds that key with nothing set
+        (``Settings.payload_key_file``); the banner's exports name it all the same.
+        """
+        s = self.settings
+        if s.codec_key_file is None and not (s.codec_keys and s.codec_keys.get_secret_value()):
+            path = self.data_dir / "codec-keys.json"
+            if not path.exists():
+                write_key_file(path)
+                self.generated_key_file = path
+                log.info("generated a development payload key in %s", path)
+            self.settings = s.model_copy(update={"codec_key_file": path})
         ring = keyring(self.settings)
-        if ring is not None:
-            return ring
-        path = self.data_dir / "codec-keys.json"
-        if path.exists():
-            ring = Keyring.from_file(path)
-        else:
-            ring = write_key_file(path)
-            self.generated_key_file = path
-            log.info("generated a development payload key in %s", path)
-        self.settings = self.settings.model_copy(update={"codec_key_file": path})
+        if ring is None:
+            raise CodecKeyError(NO_KEY.format(dev_key=self.data_dir / "codec-keys.json"))
         return ring
 
     def _codec_token(self) -> str:
