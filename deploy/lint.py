@@ -134,9 +134,16 @@ def _service_problems(document: dict[str, Any], running: dict[str, Any]) -> Iter
         environment = svc.get("environment") or {}
         if isinstance(environment, list):
             environment = dict(item.partition("=")[::2] for item in environment)
+        mounted = {
+            secret if isinstance(secret, str) else secret.get("target") or secret.get("source")
+            for secret in svc.get("secrets") or []
+        }
         for variable, value in environment.items():
             if _SECRET_NAME.search(variable) and str(value) not in ("None", "", "true", "false"):
                 yield f"{name} sets the secret {variable} as a value: use a *_FILE"
+            if isinstance(value, str) and value.startswith("/run/secrets/"):
+                if value.removeprefix("/run/secrets/") not in mounted:
+                    yield f"{name}: {variable} names {value}, a secret it does not mount"
 
 
 def _depends_on(svc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -152,13 +159,23 @@ def _depends_on(svc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
 def k8s_problems(directory: Path = K8S) -> Iterator[str]:
     """Every problem of the manifests that ``directory/kustomization.yaml`` lists."""
     kustomization = load_yaml((directory / "kustomization.yaml").read_text())
+    manifests: list[tuple[str, Any]] = []
     for name in kustomization.get("resources") or []:
         path = directory / name
         if not path.is_file():
             yield f"{name}: listed in kustomization.yaml but missing"
             continue
-        for document in _documents(path):
-            yield from (f"{name}: {problem}" for problem in _manifest_problems(document))
+        manifests.extend((name, document) for document in _documents(path))
+    config_maps = {
+        (document.get("metadata") or {}).get("name"): document.get("data") or {}
+        for _, document in manifests
+        if isinstance(document, dict) and document.get("kind") == "ConfigMap"
+    }
+    for name, document in manifests:
+        yield from (f"{name}: {problem}" for problem in _manifest_problems(document))
+        yield from (
+            f"{name}: {problem}" for problem in _secret_file_problems(document, config_maps)
+        )
     listed = set(kustomization.get("resources") or [])
     for path in sorted(directory.glob("*.yaml")):
         if path.name != "kustomization.yaml" and path.name not in listed:
@@ -214,6 +231,36 @@ def _manifest_problems(document: Any) -> Iterator[str]:
         for key in document.get("data") or {}:
             if _SECRET_NAME.search(key):
                 yield f"the ConfigMap holds {key}: secrets belong in a Secret, as files"
+
+
+def _secret_file_problems(document: Any, config_maps: dict[str, dict[str, str]]) -> Iterator[str]:
+    """Every /run/secrets/DIR/FILE a container is told about is a file it mounts."""
+    pod = _pod_spec(document) if isinstance(document, dict) else None
+    if pod is None:
+        return
+    files: dict[str, set[str] | None] = {}  # volume name -> the files it holds (None: all)
+    for volume in pod.get("volumes") or []:
+        if "secret" in volume:
+            items = volume["secret"].get("items")
+            files[volume["name"]] = {item["path"] for item in items} if items else None
+    for container in pod.get("containers") or []:
+        values = {env["name"]: env.get("value") for env in container.get("env") or []}
+        for source in container.get("envFrom") or []:
+            config_map = (source.get("configMapRef") or {}).get("name")
+            values = config_maps.get(config_map, {}) | values
+        mounts = {
+            m["mountPath"].rstrip("/"): m["name"]
+            for m in container.get("volumeMounts") or []
+            if m["name"] in files
+        }
+        for variable, value in values.items():
+            if not (isinstance(value, str) and value.startswith("/run/secrets/")):
+                continue
+            folder, _, filename = value.rpartition("/")
+            volume = mounts.get(folder)
+            held = files.get(volume) if volume else set()
+            if volume is None or (held is not None and filename not in held):
+                yield f"container {container.get('name')}: {variable} names {value}, which it does not mount"
 
 
 def _pod_spec(document: dict[str, Any]) -> dict[str, Any] | None:

@@ -110,6 +110,15 @@ K8S_BROKEN = [
         id="secret-as-a-value",
     ),
     pytest.param(
+        (
+            "worker-deployment.yaml",
+            "              - key: codec_keys\n                path: codec_keys\n",
+            "",
+        ),
+        "worker-deployment.yaml: container worker: WHN_CODEC_KEY_FILE names /run/secrets/whn/codec_keys, which it does not mount",
+        id="secret-file-not-mounted",
+    ),
+    pytest.param(
         ("kustomization.yaml", "  - ingress.yaml\n", ""),
         "ingress.yaml: not listed in kustomization.yaml",
         id="manifest-not-applied",
@@ -165,6 +174,11 @@ COMPOSE_BROKEN = [
         ),
         "case-db sets the secret POSTGRES_PASSWORD as a value: use a *_FILE",
         id="password-as-environment",
+    ),
+    pytest.param(
+        (None, None, "      - codec_keys\n      - codec_token\n", "      - codec_keys\n"),
+        "codec-server: WHN_CODEC_TOKEN_FILE names /run/secrets/codec_token, a secret it does not mount",
+        id="secret-file-not-mounted",
     ),
     pytest.param(
         (None, None, "      - https_key\n", "      - https_private_key\n"),
