@@ -357,27 +357,49 @@ def test_a_claim_path_reaches_keycloak_realm_roles(codec, issuer):
         verifier.verify(issuer.token(realm_access={"roles": ["other"]}))
 
 
-def test_the_server_as_shipped_decodes_for_an_operator_of_the_issuer(tmp_path, issuer, codec):
-    """``whn-codec-server`` configured as docker-compose.yml configures it: secrets as files,
-    the issuer found through its discovery document, then the UI's calls as the UI makes them."""
-    program = str(Path(sys.executable).parent / "whn-codec-server")
-    key_file, token_file = tmp_path / "codec_keys", tmp_path / "codec_token"
+def _shipped_environment(tmp_path: Path) -> tuple[dict[str, str], str]:
+    """The codec-server service's environment in docker-compose.yml (with .env.example),
+    its secret files written under tmp_path; and the payload key."""
+    from deploy.composefile import environment, interpolate, load_compose, read_env_file
+
+    compose = interpolate(load_compose(), read_env_file() | {"SECRETS_DIR": str(tmp_path)})
+    service = compose["services"]["codec-server"]
     key = generate_key()
-    key_file.write_text(f"k1:{key}\n")
-    token_file.write_text(TOKEN + "\n")
-    port = free_port()
+    contents = {"codec_keys": f"k1:{key}\n", "codec_token": TOKEN + "\n"}
+    env = environment(service)
+    for name, value in env.items():
+        if value.startswith("/run/secrets/"):
+            secret = value.removeprefix("/run/secrets/")
+            assert secret in service["secrets"], f"{name}: {secret} is not mounted"
+            path = tmp_path / secret
+            path.write_text(contents[secret])
+            env[name] = str(path)
+    return env, key
+
+
+def test_the_server_as_shipped_decodes_for_an_operator_of_the_issuer(tmp_path, issuer, codec):
+    """``whn-codec-server`` with the environment docker-compose.yml gives it (secrets as
+    files, its audience, claim and group, the UI's public origin), only the issuer swapped
+    for the test issuer, found through its discovery document; then the UI's calls as the
+    UI makes them."""
+    program = str(Path(sys.executable).parent / "whn-codec-server")
+    shipped, key = _shipped_environment(tmp_path)
+    assert (shipped["WHN_CODEC_OIDC_AUDIENCE"], shipped["WHN_CODEC_OIDC_ROLES"]) == (
+        AUDIENCE,
+        GROUP,
+    )
+    assert shipped["WHN_CODEC_OIDC_CLAIM"] == "groups"
+    ui = shipped["WHN_UI_URL"]
+    assert ui.startswith("https://")
+    del shipped["WHN_CODEC_OIDC_JWKS_URL"]  # the test issuer's, from its discovery document
     env = {k: v for k, v in os.environ.items() if not k.startswith("WHN_")}
-    env |= {
-        "WHN_CODEC_KEY_FILE": str(key_file),
-        "WHN_CODEC_TOKEN_FILE": str(token_file),
-        "WHN_UI_URL": UI,
-        "WHN_CODEC_OIDC_ISSUER": issuer.url,
-        "WHN_CODEC_OIDC_AUDIENCE": AUDIENCE,
-        "WHN_CODEC_OIDC_ROLES": GROUP,
-        "WHN_CODEC_REQUIRED": "true",
-    }
+    env |= shipped | {"WHN_CODEC_OIDC_ISSUER": issuer.url}
+    port = free_port()
     proc = subprocess.Popen(
-        [program, "--port", str(port)], env=env, stderr=subprocess.PIPE, text=True
+        [program, "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     sealed = json_format.MessageToDict(
@@ -390,7 +412,7 @@ def test_the_server_as_shipped_decodes_for_an_operator_of_the_issuer(tmp_path, i
         preflight = httpx.options(
             f"{base}/default/decode",
             headers={
-                "Origin": UI,
+                "Origin": ui,
                 "Access-Control-Request-Method": "POST",
                 "Access-Control-Request-Headers": UI_HEADERS,
             },
@@ -400,11 +422,11 @@ def test_the_server_as_shipped_decodes_for_an_operator_of_the_issuer(tmp_path, i
             h.strip().lower() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")
         }
         assert set(UI_HEADERS.split(",")) <= allowed
-        assert preflight.headers["Access-Control-Allow-Origin"] == UI
+        assert preflight.headers["Access-Control-Allow-Origin"] == ui
         assert preflight.headers["Access-Control-Allow-Credentials"] == "true"
 
         ui_call = {
-            "Origin": UI,
+            "Origin": ui,
             "Authorization": f"Bearer {issuer.token()}",
             "Authorization-Extras": issuer.token(aud="temporal-ui"),  # the ID token
             "X-Namespace": "default",
@@ -412,7 +434,7 @@ def test_the_server_as_shipped_decodes_for_an_operator_of_the_issuer(tmp_path, i
         decoded = httpx.post(f"{base}/default/decode", json={"payloads": [sealed]}, headers=ui_call)
         assert decoded.status_code == 200, decoded.text
         assert _texts(decoded) == [SECRET]
-        assert decoded.headers["Access-Control-Allow-Origin"] == UI
+        assert decoded.headers["Access-Control-Allow-Origin"] == ui
 
         download = httpx.post(
             f"{base}/default/download", json={"payloads": [sealed]}, headers=ui_call
