@@ -230,7 +230,7 @@ def _by_place(
         return _manual(f"The force area of {where} is not known: check it by hand.")
     if place.force is None:
         return _manual(
-            f"The {where} may be in more than one force area ({place.basis}): check it by hand."
+            f"The force area cannot be decided ({where}: {place.basis}): check it by hand."
         )
     if place.force != agencies.our_force:
         force = agencies.get(place.force)
@@ -257,13 +257,16 @@ def _fraud_elsewhere(
     if place.force is None:
         if set(place.forces) & set(rule.forces):
             return _manual(
-                f"{rule.reason}, and the {where} may be in more than one force area "
-                f"({place.basis}): check it by hand."
+                f"{rule.reason}, and the force area cannot be decided ({where}: "
+                f"{place.basis}): check it by hand."
             )
         return None
     if place.force not in rule.forces:
         return None
-    return _redirect(place.force, f"{rule.reason} ({where}: {place.basis}).", None, agencies)
+    force = agencies.get(place.force)
+    name = force.name if force else place.force
+    reason = f"{rule.reason}; this is in the {name} area ({where}: {place.basis})."
+    return _redirect(place.force, reason, None, agencies)
 
 
 def _council(

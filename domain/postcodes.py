@@ -171,8 +171,8 @@ class PostcodeData:
                 one_force = f"{outward} {inward} is not in the data, but {one_force}"
             return Place(forces[0], None, forces, one_force, place)
         basis = (
-            f"{outward} {inward} is not in the data and sector {sector} is split, "
-            f"{self._shares(split, total)}"
+            f"{outward} {inward} is not in the data and sector {sector} spans more than "
+            f"one force area, {self._shares(split, total)}"
         )
         return Place(None, None, forces, basis, place)
 
