@@ -456,6 +456,11 @@ def test_the_server_as_shipped_decodes_for_an_operator_of_the_issuer(tmp_path, i
             ).status_code
             == 401
         )
+        outsider = ui_call | {"Authorization": f"Bearer {issuer.token(groups=['visitors'])}"}
+        refused = httpx.post(
+            f"{base}/default/decode", json={"payloads": [sealed]}, headers=outsider
+        )
+        assert refused.status_code == 403 and "Karen" not in refused.text
 
         script = httpx.post(
             f"{base}/decode",
