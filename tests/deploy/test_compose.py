@@ -435,3 +435,14 @@ def _published_port(service: dict[str, Any], container_port: int) -> int:
         if int(parts[-1]) == container_port:
             return int(parts[-2])
     raise AssertionError(f"port {container_port} is not published")
+
+
+def test_every_temporal_connection_setting_reaches_every_client_of_temporal(services):
+    """Address, namespace, TLS pair, CA and API key: all of them, to every service of ours
+    that connects, so an override or .env can point them all elsewhere at once."""
+    names = {f"WHN_{f.upper()}" for f in Settings.model_fields if f.startswith("temporal_")}
+    assert {"WHN_TEMPORAL_TLS_CERT", "WHN_TEMPORAL_API_KEY"} <= names
+    for name in ("worker", "admin", "intake"):
+        env = environment(services[name])
+        for setting in names:
+            assert setting in env or f"{setting}_FILE" in env, f"{name}: {setting}"
