@@ -446,3 +446,15 @@ def test_every_temporal_connection_setting_reaches_every_client_of_temporal(serv
         env = environment(services[name])
         for setting in names:
             assert setting in env or f"{setting}_FILE" in env, f"{name}: {setting}"
+
+
+def test_every_placeholder_of_the_realm_file_is_in_keycloaks_environment(services):
+    """Keycloak resolves ${NAME} in an imported realm file from its environment: each
+    one is a variable of the service, or a secret env-from-files.sh exports from a file."""
+    realm = (ROOT / "deploy" / "keycloak" / "whn-realm.json").read_text()
+    env = environment(services["keycloak"])
+    exported = set(env["ENV_FROM_FILES"].split())
+    for name in set(re.findall(r"\$\{([A-Z_]+)\}", realm)):
+        assert name in env or (name in exported and f"{name}_FILE" in env), name
+    for name in exported:
+        assert env[f"{name}_FILE"].removeprefix("/run/secrets/") in services["keycloak"]["secrets"]
