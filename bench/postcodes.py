@@ -11,7 +11,7 @@ through the look-up, and through the table this project used before (the 91-dist
 ``domain/data/postcodes.json`` of commit 849e18a, read with ``git show``), counting for
 the CB/PE/SG areas and for Great Britain the share decided automatically, the share left
 to a person, and the postcodes decided wrongly (against each postcode's county or
-unitary authority: ours or not). Writes ``bench/results/postcodes.json``.
+unitary authority: ours or not, and for the new table the force itself). Writes ``bench/results/postcodes.json``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import argparse
 import csv
 import gc
 import gzip
+import importlib.util
 import json
 import subprocess
 import time
@@ -36,12 +37,29 @@ OLD_TABLE = "849e18a:domain/data/postcodes.json"
 OURS = {"E10000003", "E06000031"}  # Cambridgeshire county, Peterborough
 
 
-def _rows(areas: list[str]) -> list[tuple[str, bool, int, int, int]]:
+Row = tuple[str, bool, int, int, int, str | None]
+
+
+def _force_of() -> Any:
+    """The build script's county/UA -> force mapping (it is the table's definition)."""
+    spec = importlib.util.spec_from_file_location(
+        "build", ROOT / "scripts" / "build_postcode_table.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.force_of
+
+
+def _rows(areas: list[str]) -> list[Row]:
+    """(postcode, ours, quality, easting, northing, force or None without a council)."""
+    force_of = _force_of()
     rows = []
     for area in areas:
         with gzip.open(CODEPOINT / f"{area}.csv.gz", "rt", newline="") as handle:
             for r in csv.reader(handle):
-                rows.append((r[0], (r[7] or r[8]) in OURS, int(r[1]), int(r[2]), int(r[3])))
+                force = force_of(r[7], r[8]) if r[8] else None
+                rows.append((r[0], (r[7] or r[8]) in OURS, int(r[1]), int(r[2]), int(r[3]), force))
     return rows
 
 
@@ -53,18 +71,18 @@ def _old_lookup(table: dict[str, Any], postcode: str) -> str | None:
     return None if area is None or area["status"] == "ambiguous" else area["status"]
 
 
-def _shares(rows: list[tuple[str, bool, int, int, int]], old: dict[str, Any]) -> dict[str, Any]:
+def _shares(rows: list[Row], old: dict[str, Any]) -> dict[str, Any]:
     from domain.postcodes import load_postcode_data
 
     data = load_postcode_data()
     ours = "cambridgeshire-constabulary"
     new, before = Counter[str](), Counter[str]()
-    for postcode, is_ours, _q, _e, _n in rows:
+    for postcode, is_ours, _q, _e, _n, force in rows:
         place = data.lookup(postcode)
         if place is None or place.force is None:
             new["person"] += 1
-        elif (place.force == ours) != is_ours:
-            new["wrong"] += 1
+        elif (place.force == ours) != is_ours or (force and place.force != force):
+            new["wrong"] += 1  # ours or not, or (after) not the right other force
         else:
             new["automatic"] += 1
         status = _old_lookup(old, postcode)
@@ -89,19 +107,19 @@ def _shares(rows: list[tuple[str, bool, int, int, int]], old: dict[str, Any]) ->
     return {"before": shares(before), "after": shares(new)}
 
 
-def _positions(rows: list[tuple[str, bool, int, int, int]]) -> dict[str, Any]:
+def _positions(rows: list[Row]) -> dict[str, Any]:
     """Map positions at every well-placed postcode: decided, left to a person, wrong."""
     from domain.postcodes import load_postcode_data
 
     data = load_postcode_data()
     counts = Counter[str]()
-    for _pc, is_ours, quality, east, north in rows:
-        if quality > 40:
+    for _pc, _ours, quality, east, north, force in rows:
+        if quality > 40 or force is None:
             continue
         place = data.at_grid(east, north)
         if place is None or place.force is None:
             counts["person"] += 1
-        elif (place.force == "cambridgeshire-constabulary") != is_ours:
+        elif place.force != force:
             counts["wrong"] += 1
         else:
             counts["automatic"] += 1
