@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint lint-deploy typecheck bench soak screenshots histories clean
+.PHONY: run test lint lint-deploy lint-monitoring typecheck bench soak screenshots histories clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,9 +18,13 @@ run: $(STAMP)
 test: $(STAMP) lint
 	$(BIN)/pytest -q
 
-lint: $(STAMP) lint-deploy
+lint: $(STAMP) lint-deploy lint-monitoring
 	$(BIN)/ruff check .
 	$(BIN)/mypy domain workflows
+
+# deploy/prometheus and deploy/grafana: configuration, PromQL and dashboards, offline.
+lint-monitoring: $(STAMP)
+	$(BIN)/python scripts/check_monitoring.py
 
 screenshots: $(STAMP)
 	$(BIN)/python scripts/screenshots.py

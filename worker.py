@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from activities.compliance import publish_live_counts
 from activities.handoff import TeamHandoff
 from activities.intel import IntelligenceSearch
 from activities.mail import Mailer
@@ -81,7 +82,8 @@ def build_worker(
 async def run(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then let in-flight activities finish."""
     setup_tracing(settings, service_name="whn-worker")
-    client = await connect_client(settings, runtime=runtime_for(settings))
+    runtime = runtime_for(settings)
+    client = await connect_client(settings, runtime=runtime)
     missing = await missing_search_attributes(client, settings.temporal_namespace)
     if missing:
         raise SystemExit(
@@ -96,8 +98,14 @@ async def run(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     log.info("worker polling task queue %s on %s", settings.task_queue, settings.temporal_address)
+    # Cases by stage and overdue deadlines, beside the SDK's metrics (the dashboard's).
+    gauges = (
+        asyncio.create_task(publish_live_counts(pool, runtime.metric_meter)) if runtime else None
+    )
     async with worker:
         await stop.wait()
+        if gauges is not None:
+            gauges.cancel()
         log.info("shutting down: draining in-flight work")
     await pool.close()
     shutdown_tracing()

@@ -8,6 +8,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.projection import count_results, project_deadlines
 from domain.case import ACTION_ROLES
 from domain.effects import (
     Authorise,
@@ -159,6 +160,8 @@ class CaseStore:
                 change.workflow_id,
                 *(values[name] for name in names),
             )
+            results = await project_deadlines(conn, change.workflow_id, change.deadlines)
+        count_results(results)
 
     @activity.defn
     async def issue_reference(self, request: IssueReference) -> str:

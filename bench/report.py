@@ -206,6 +206,17 @@ def markdown(r: dict[str, Any]) -> str:
                     "",
                 )
             )
+    compliance = r.get("report")
+    if compliance:
+        rows.append(
+            (
+                f"Promises report, {compliance['cases']:,} cases in the period: SQL / with"
+                " splits / with CSV and HTML",
+                f"{compliance['report_sql_ms']:.0f} / {compliance['report_sql_splits_ms']:.0f}"
+                f" / {compliance['report_full_ms']:.0f} ms",
+                "",
+            )
+        )
     if r.get("history_events_per_case"):
         rows.append(("History events per full lifecycle", str(r["history_events_per_case"]), ""))
     m = r["machine"]

@@ -32,6 +32,7 @@ from typing import Any
 from temporalio.client import Client
 
 from bench import history, report
+from bench.compliance import bench_report
 from bench.intel import bench_intel
 from bench.lifecycle import Target, drive, dumps
 from bench.parked import Parking
@@ -81,8 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--intel-queries", type=int, default=200, help="searches timed per size")
     p.add_argument(
         "--only",
-        default="lifecycle,baselines,parked,intel,queue",
-        help="comma-separated subset of lifecycle, baselines, parked, intel, queue",
+        default="lifecycle,baselines,parked,intel,queue,report",
+        help="comma-separated subset of lifecycle, baselines, parked, intel, queue, report",
+    )
+    p.add_argument(
+        "--report-cases", type=int, help="cases in the promises report (100000; quick 10000)"
     )
     p.add_argument("--profile", action="store_true", help="py-spy the worker (needs py-spy)")
     p.add_argument("--out", type=Path, default=RESULTS, help="results directory")
@@ -350,6 +354,11 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
             await run.intel()
         if "queue" in only:
             await run.queue()
+        if "report" in only:
+            default = 10_000 if args.quick else 100_000
+            run.results["report"] = await bench_report(
+                stack.dsn, args.report_cases or default, runs=5
+            )
         results = run.results
     finally:
         await stack.stop()

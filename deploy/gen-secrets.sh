@@ -11,6 +11,7 @@
 #   codec_token                             the codec server's shared token for scripts
 #   ui_oidc_client_secret                   the Temporal UI's OIDC client secret
 #   keycloak_admin_password, oidc_demo_operator_password   the bundled Keycloak (profile oidc)
+#   grafana_admin_password                  Grafana's first administrator (the dashboard)
 #   tls/ca.pem (+ ca.key, which no container mounts: keep it offline)
 #   tls/server.pem, tls/server.key          the Temporal frontend (SAN temporal, localhost)
 #   tls/client.pem, tls/client.key          our processes and the admin tools (mTLS)
@@ -50,6 +51,7 @@ put codec_token "$(random_secret)"
 put ui_oidc_client_secret "$(random_secret)"
 put keycloak_admin_password "$(random_secret)"
 put oidc_demo_operator_password "$(random_secret)"
+put grafana_admin_password "$(random_secret)"
 
 tls="$out/tls"
 if [ ! -s "$tls/ca.pem" ]; then

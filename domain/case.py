@@ -266,6 +266,9 @@ class Deadline(BaseModel):
     due_at: datetime
     met_at: datetime | None = None
     missed: bool = False
+    # When the promise was made (the compliance report's time to meet); None on
+    # deadlines set before it was kept.
+    opened_at: datetime | None = None
 
     @property
     def met(self) -> bool | None:

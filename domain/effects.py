@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.case import Deadline
 from domain.report import Report
 
 Audience = Literal["reporter", "control_room", "supervisor", "victim_support", "agency", "team"]
@@ -44,6 +45,9 @@ class CaseChange(Effect):
     # Personal text the event carries (a reply, a note): sealed into case_notes, never
     # written to the event log's detail.
     notes: list[CaseNote] = Field(default_factory=list)
+    # The case's deadlines as they stand after the change, for the compliance projection
+    # (activities.projection); None from a caller that does not know them.
+    deadlines: list[Deadline] | None = None
 
 
 NoteKind = Literal["details_question", "details_reply", "step_note", "closing_note"]

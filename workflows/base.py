@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
 
 # workflow.patched ids: one per change to workflow code made while cases are open.
 PATCH_LETTERS_AFTER_DECISION = "letters-after-decision"
+PATCH_DEADLINE_MET_RECORDED = "deadline-met-recorded"
 
 # Short database writes run as local activities: one round trip fewer per step. They
 # retry until PostgreSQL is back; a case never gives up on its own records.
@@ -180,7 +181,7 @@ class CaseBase:
             self._meet(f"details_reply_{request.number}")
 
     def _deadline(self, name: str, due_at: datetime) -> None:
-        self.s.deadlines.append(Deadline(name=name, due_at=due_at))
+        self.s.deadlines.append(Deadline(name=name, due_at=due_at, opened_at=workflow.now()))
 
     def _meet(self, name: str, *, missed: bool = False) -> None:
         for deadline in self.s.deadlines:
@@ -288,6 +289,10 @@ class CaseBase:
         else:
             if then is not None:
                 then(sent)
+                if sent.sent and workflow.patched(PATCH_DEADLINE_MET_RECORDED):
+                    # The deadline this letter meets, met now: on the record (and in the
+                    # compliance projection) even when nothing else happens to the case.
+                    await self._record("letter_sent", "system", {"purpose": notify.purpose})
 
     def _meet_if_sent(self, deadline: str) -> Callable[[Notified], None]:
         def meet(sent: Notified) -> None:
@@ -323,6 +328,7 @@ class CaseBase:
                 event=event,
                 detail=detail or {},
                 fields={**(fields or {}), "overdue": self._overdue(), "flags": list(self.s.flags)},
+                deadlines=[d.model_copy() for d in self.s.deadlines],
             ),
             retry_policy=DB_RETRY,
             summary=f"Recorded: {event.replace('_', ' ')}",
@@ -339,7 +345,12 @@ class CaseBase:
             f"stage:{stage.value}",
             actor,
             {"summary": summary},
-            fields={"stage": stage.value, "priority": self.s.priority.value, **(fields or {})},
+            fields={
+                "stage": stage.value,
+                "priority": self.s.priority.value,
+                "enhanced_rights": self.s.enhanced_rights,
+                **(fields or {}),
+            },
         )
 
     def _details(self, last: str) -> str:

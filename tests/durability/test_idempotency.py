@@ -22,7 +22,7 @@ from domain.effects import IssueReference, Notified, Notify
 from domain.references import parse_crime_reference
 from starter.intake import submit
 from tests.durability.ledger import counter, ledger
-from tests.helpers import example, wait_stage, wait_view
+from tests.helpers import example, until, wait_stage, wait_view
 from tests.workflows import conftest as workflow_fixtures
 from tests.workflows.conftest import FAST
 from worker import build_worker
@@ -44,6 +44,13 @@ async def _recorded(pool: Any, workflow_id: str) -> dict[str, int]:
     return {name: await pool.fetchval(sql, workflow_id) for name, sql in _PER_CASE.items()}
 
 
+async def _count_events(pool: Any, workflow_id: str, want: int) -> bool:
+    got = await pool.fetchval(
+        "SELECT count(*) FROM case_events WHERE workflow_id = $1", workflow_id
+    )
+    return bool(got == want)
+
+
 async def _in_review(client, task_queue):  # type: ignore[no-untyped-def]
     submitted = await submit(client, example("ordinary"), task_queue=task_queue, timings=FAST)
     handle = client.get_workflow_handle_for(CaseWorkflow.run, submitted.workflow_id)
@@ -60,7 +67,16 @@ async def test_update_retried_with_its_id_answers_once_and_records_once(
     action = RecordCrime(actor="handler-1", category="burglary")
 
     first = await handle.execute_update(CaseWorkflow.record_crime, action, id="fixed-id")
-    await wait_view(handle, lambda v: v.assessment is not None)
+    # The CRN and referral letters follow the answer, each recorded once it has gone.
+    view = await wait_view(
+        handle,
+        lambda v: (
+            v.assessment is not None and sum(e.event == "letter_sent" for e in v.timeline) == 2
+        ),
+    )
+    await until(
+        lambda: _count_events(db_pool, handle.id, len(view.timeline)), what="letters recorded"
+    )
     recorded = await _recorded(db_pool, handle.id)
     again = await handle.execute_update(CaseWorkflow.record_crime, action, id="fixed-id")
 

@@ -1,0 +1,194 @@
+"""``whn-admin report`` and ``whn-admin rebuild-deadlines``: the promises report, for a supervisor.
+
+Both read PostgreSQL only (the compliance projection, ``activities.projection``), so they
+work while Temporal is down. Each run is a staff action: the person named by ``--as``
+must be an active supervisor, and the attempt is audited either way.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import asyncpg
+import typer
+
+from activities.compliance import compliance_report
+from activities.projection import rebuild_deadlines
+from domain.case import Role
+from domain.compliance import SPLITS, ComplianceReport, SplitBy
+from starter.cli import run
+from starter.errors import RejectedError, UnavailableError
+from starter.report_render import render_csv, render_html
+from whn.db import create_pool
+from whn.settings import Settings, get_settings
+
+
+async def _pool(dsn: str) -> asyncpg.Pool:
+    try:
+        return await create_pool(dsn, max_size=2)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as err:
+        raise UnavailableError(
+            f"PostgreSQL could not be reached: {str(err).splitlines()[0]}"
+        ) from None
+
+
+async def authorise_supervisor(pool: asyncpg.Pool, actor: str, action: str) -> None:
+    """Refuse (RejectedError) unless ``actor`` is an active supervisor; audit either way."""
+    row = await pool.fetchrow("SELECT roles, active FROM staff WHERE staff_id = $1", actor)
+    reason: str | None = None
+    if row is None:
+        reason = f"unknown staff id {actor!r}"
+    elif not row["active"]:
+        reason = f"staff {actor!r} is disabled"
+    elif Role.SUPERVISOR.value not in row["roles"]:
+        reason = f"{action} needs the role supervisor; {actor} has " + (
+            ", ".join(row["roles"]) or "no role"
+        )
+    await pool.execute(
+        "INSERT INTO audit_log (actor, action, workflow_id, allowed, reason)"
+        " VALUES ($1, $2, NULL, $3, $4)",
+        actor,
+        action,
+        reason is None,
+        reason,
+    )
+    if reason is not None:
+        raise RejectedError(reason)
+
+
+async def make_report(
+    settings: Settings,
+    *,
+    actor: str,
+    date_from: date,
+    date_to: date,
+    team: str | None = None,
+    splits: tuple[SplitBy, ...] = (),
+    as_of: datetime | None = None,
+) -> ComplianceReport:
+    """The report, for ``actor`` (a supervisor), from the database in ``settings``."""
+    if date_to < date_from:
+        raise RejectedError("--to: must not be before --from")
+    pool = await _pool(settings.database_url)
+    try:
+        await authorise_supervisor(pool, actor, "report")
+        return await compliance_report(
+            pool, date_from=date_from, date_to=date_to, team=team, splits=splits, as_of=as_of
+        )
+    finally:
+        await pool.close()
+
+
+def _actor(actor: str | None) -> str:
+    who = actor or get_settings().staff_id
+    if not who:
+        typer.echo("whn-admin: --as STAFF_ID (or WHN_STAFF_ID) is required", err=True)
+        raise typer.Exit(2)
+    return who
+
+
+def _summary(report: ComplianceReport) -> str:
+    lines = [
+        f"Promises for the {report.cases} case(s) received {report.from_} to {report.to}"
+        + (f", team {report.team}" if report.team else "")
+        + f" (as of {report.as_of:%Y-%m-%d %H:%M} UTC)",
+        f"{'promise':30} {'due':>6} {'on time':>8} {'late':>6} {'missed':>7} {'open':>6} {'rate':>7}",
+    ]
+    for p in report.promises:
+        rate = f"{p.on_time_rate:.1%}" if p.on_time_rate is not None else "-"
+        lines.append(
+            f"{p.name:30} {p.due:6} {p.met_on_time:8} {p.met_late:6} {p.missed:7} {p.open:6} {rate:>7}"
+        )
+    return "\n".join(lines)
+
+
+def report(
+    date_from: Annotated[
+        datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="first day of receipt")
+    ],
+    date_to: Annotated[
+        datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="last day of receipt")
+    ],
+    team: Annotated[str | None, typer.Option("--team", help="only this team's cases")] = None,
+    by: Annotated[
+        list[str] | None,
+        typer.Option("--by", help="split by team, category or enhanced-rights (repeatable)"),
+    ] = None,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            formats=[
+                "%Y-%m-%dT%H:%M:%S.%f%z",
+                "%Y-%m-%dT%H:%M:%S%z",
+                "%Y-%m-%dT%H:%M:%S",
+                "%Y-%m-%d",
+            ],
+            help="open deadlines past this time count as missed (default now)",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    csv_file: Annotated[
+        Path | None, typer.Option("--csv", help="write one row per promise and split")
+    ] = None,
+    html_file: Annotated[
+        Path | None, typer.Option("--html", help="write a page with charts")
+    ] = None,
+    actor: Annotated[
+        str | None, typer.Option("--as", help="your staff id (or WHN_STAFF_ID)")
+    ] = None,
+) -> None:
+    """How the force kept its promises over the cases received in the period (supervisor)."""
+    splits: list[SplitBy] = []
+    for item in by or []:
+        key = item.replace("-", "_")
+        if key not in SPLITS:
+            typer.echo(
+                f"whn-admin: --by: one of team, category, enhanced-rights (got {item!r})", err=True
+            )
+            raise typer.Exit(2)
+        splits.append(key)  # type: ignore[arg-type]
+    who = _actor(actor)
+    result = run(
+        lambda settings: make_report(
+            settings,
+            actor=who,
+            date_from=date_from.date(),
+            date_to=date_to.date(),
+            team=team,
+            splits=tuple(splits),
+            as_of=as_of.astimezone() if as_of else None,
+        ),
+        prog="whn-admin",
+    )
+    if csv_file is not None:
+        csv_file.write_text(render_csv(result), encoding="utf-8")
+    if html_file is not None:
+        html_file.write_text(render_html(result), encoding="utf-8")
+    if as_json:
+        sys.stdout.write(json.dumps(result.model_dump(mode="json", by_alias=True)) + "\n")
+    else:
+        typer.echo(_summary(result))
+
+
+def rebuild(
+    actor: Annotated[
+        str | None, typer.Option("--as", help="your staff id (or WHN_STAFF_ID)")
+    ] = None,
+) -> None:
+    """Rebuild the compliance projection from the case store (supervisor)."""
+    who = _actor(actor)
+
+    async def program(settings: Settings) -> int:
+        pool = await _pool(settings.database_url)
+        try:
+            await authorise_supervisor(pool, who, "rebuild-deadlines")
+            return await rebuild_deadlines(pool)
+        finally:
+            await pool.close()
+
+    typer.echo(f"rebuilt: {run(program, prog='whn-admin')} deadline row(s)")
