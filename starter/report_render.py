@@ -47,13 +47,20 @@ def render_csv(report: ComplianceReport) -> str:
     return out.getvalue()
 
 
+_WORDS = {"crn": "CRN", "right6": "Right 6", "vps": "VPS", "imu": "IMU"}
+
+
 def _label(name: str) -> str:
-    return name.replace("_", " ").capitalize()
+    """A deadline name as words: crn_or_explanation -> CRN or explanation."""
+    words = [_WORDS.get(w, w) for w in name.split("_")]
+    return " ".join(words)[:1].upper() + " ".join(words)[1:]
 
 
 def _duration(seconds: int | None) -> str:
     if seconds is None:
         return "-"
+    if seconds < 60:
+        return f"{seconds} s"
     if seconds < 3600:
         return f"{seconds // 60} min"
     if seconds < 2 * 86400:

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from uuid import uuid4
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -265,6 +266,25 @@ async def test_report_figures_in_every_format_and_the_projection_rebuilds(
             for p in splits[("enhanced_rights", value)]
         }
         assert got == figures
+
+    # The weekly trend: each promise's figures by the week (Monday, in the force's time)
+    # its cases were received.
+    london = ZoneInfo("Europe/London")
+    weeks: dict[tuple[str, str], list[CaseView]] = {}
+    for view in views:
+        local = view.timeline[0].at.astimezone(london).date()
+        monday = str(local - timedelta(days=local.weekday()))
+        for name in {re.sub(r"_[0-9]+$", "", dl.name) for dl in view.deadlines}:
+            weeks.setdefault((monday, name), []).append(view)
+    want_weekly = {}
+    for (monday, name), in_week in weeks.items():
+        f = _expected(in_week, as_of)[name]
+        decided = f["met_on_time"] + f["met_late"] + f["missed"]  # type: ignore[operator]
+        want_weekly[(monday, name)] = (f["due"], decided, f["met_on_time"], f["on_time_rate"])
+    assert {
+        (w["week"], w["name"]): (w["due"], w["decided"], w["met_on_time"], w["on_time_rate"])
+        for w in report["weekly"]
+    } == want_weekly
 
     # CSV: one row per promise overall and per split value, the same figures.
     rows = list(csv.DictReader(io.StringIO(csv_file.read_text())))
