@@ -50,7 +50,8 @@ async def _main(cases: int, tmp: Path) -> Path:
         await _fill(dsn, cases)
         page = tmp / "report.html"
         end = START + timedelta(days=PERIOD_DAYS - 1)
-        subprocess.run(
+        await asyncio.to_thread(
+            subprocess.run,
             [
                 str(BIN / "whn-admin"),
                 "report",
