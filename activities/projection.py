@@ -65,13 +65,23 @@ def _results(before: str | None, after: str) -> list[str]:
     return []
 
 
+def event_number(event_key: str) -> int:
+    """The case's event count in an event key (``00012.stage:with_imu`` -> 12), else 0."""
+    prefix = event_key.split(".", 1)[0]
+    return int(prefix) if prefix.isdigit() else 0
+
+
 async def project_deadlines(
     conn: asyncpg.Connection | PoolConnectionProxy,
     workflow_id: str,
     deadlines: Sequence[Deadline] | None,
+    *,
+    event: int,
 ) -> list[tuple[str, str]]:
-    """Write a case's deadlines to the store and the projection (inside the caller's
-    transaction); return the ``(promise, result)`` pairs to count once it commits."""
+    """Write a case's deadlines, as they stood at its event number ``event``, to the store
+    and the projection (inside the caller's transaction, which should hold the case row's
+    lock); return the ``(promise, result)`` pairs to count once it commits. Deadlines
+    older than those already written are left alone."""
     if deadlines is None:
         return []
     before: dict[int, str] = {
@@ -80,11 +90,16 @@ async def project_deadlines(
             "SELECT seq, state FROM case_deadlines WHERE workflow_id = $1", workflow_id
         )
     }
-    await conn.execute(
-        "UPDATE cases SET deadlines = $2 WHERE workflow_id = $1",
+    newer = await conn.fetchval(
+        """UPDATE cases SET deadlines = $2, deadlines_event = $3
+           WHERE workflow_id = $1 AND (deadlines_event IS NULL OR deadlines_event < $3)
+           RETURNING true""",
         workflow_id,
         [d.model_dump(mode="json") for d in deadlines],
+        event,
     )
+    if not newer:
+        return []
     rows = await conn.fetch(_PROJECT_ONE, workflow_id)
     return [
         (row["promise"], result)

@@ -8,7 +8,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.projection import count_results, project_deadlines
+from activities.projection import count_results, event_number, project_deadlines
 from domain.case import ACTION_ROLES
 from domain.effects import (
     Authorise,
@@ -160,7 +160,12 @@ class CaseStore:
                 change.workflow_id,
                 *(values[name] for name in names),
             )
-            results = await project_deadlines(conn, change.workflow_id, change.deadlines)
+            results = await project_deadlines(
+                conn,
+                change.workflow_id,
+                change.deadlines,
+                event=event_number(change.event_key),
+            )
         count_results(results)
 
     @activity.defn

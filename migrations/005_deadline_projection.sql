@@ -4,6 +4,9 @@
 -- The case's deadlines as the workflow last recorded them: what the projection is
 -- rebuilt from if it is lost (rebuild_deadlines).
 ALTER TABLE cases ADD COLUMN deadlines jsonb;
+-- The number of the case event that carried them: a change recorded out of order (two
+-- local activities of one workflow task) never puts older deadlines over newer ones.
+ALTER TABLE cases ADD COLUMN deadlines_event integer;
 
 CREATE TABLE case_deadlines (
     workflow_id     text NOT NULL REFERENCES cases (workflow_id),

@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import re
 import urllib.request
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
 from temporalio.client import Client
 
 from activities.compliance import publish_live_counts
-from domain.case import RecordCrime, Stage
+from activities.store import CaseStore
+from domain.case import Deadline, RecordCrime, Stage
+from domain.effects import CaseChange, OpenCase
 from starter.intake import submit
 from tests.helpers import example, skip_time, until, wait_stage, wait_view
 from tests.workflows.conftest import FAST
@@ -100,3 +103,48 @@ async def test_deadline_counters_and_gauges(time_env, db_pool, settings, task_qu
             text, "whn_deadlines_total", deadline=deadline, result=result, task_queue=task_queue
         )
         assert got == count, (deadline, result, got)
+
+
+async def test_a_change_recorded_out_of_order_keeps_the_newer_deadlines(db_pool, settings):
+    """Two local activities of one workflow task may commit in either order."""
+    store = CaseStore(db_pool, force_code=settings.force_code)
+    report = example("ordinary")
+    workflow_id = f"case-test-{uuid4()}"
+    now = datetime.now(UTC)
+    await store.open_case(
+        OpenCase(
+            workflow_id=workflow_id,
+            receipt_code=f"T-{uuid4().hex[:10]}",
+            submission_id=report.submission_id,
+            report=report,
+            received_at=now,
+            stage="received",
+            priority="grade-3",
+            category="burglary",
+        )
+    )
+    due = now + timedelta(hours=24)
+
+    def change(number: int, met: datetime | None) -> CaseChange:
+        return CaseChange(
+            workflow_id=workflow_id,
+            event_key=f"{number:05d}.test",
+            at=now,
+            actor="system",
+            event="test",
+            fields={"overdue": False},
+            deadlines=[Deadline(name="details_reply_1", due_at=due, met_at=met, opened_at=now)],
+        )
+
+    await store.record_change(change(3, now + timedelta(hours=1)))
+    await store.record_change(change(2, None))  # older, committed later
+    row = await db_pool.fetchrow(
+        "SELECT name, promise, state, met_at FROM case_deadlines WHERE workflow_id = $1",
+        workflow_id,
+    )
+    assert dict(row) == {
+        "name": "details_reply_1",
+        "promise": "details_reply",
+        "state": "met_on_time",
+        "met_at": now + timedelta(hours=1),
+    }
