@@ -21,6 +21,7 @@ COPY workflows/ workflows/
 COPY activities/ activities/
 COPY starter/ starter/
 COPY whn/ whn/
+COPY web/ web/
 COPY migrations/ migrations/
 RUN pip install --no-cache-dir .
 

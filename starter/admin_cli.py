@@ -27,6 +27,7 @@ from domain.case import (
 from starter import admin, casework
 from starter.cli import client_for, emit, main_of, run, settings_for
 from starter.errors import RejectedError
+from starter.intake_keys import intake_key_app
 from starter.report import rebuild as rebuild_deadlines
 from starter.report import report
 from starter.staff import staff_app
@@ -37,6 +38,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(staff_app, name="staff")
 app.command("report")(report)
 app.command("rebuild-deadlines")(rebuild_deadlines)
+app.add_typer(intake_key_app, name="intake-key")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 RefArg = Annotated[

@@ -2,6 +2,9 @@
 
 WhnError
 ├── RejectedError      exit 2: invalid input, wrong stage, wrong role, unknown reference
+│   ├── NotFoundError    no case has that reference (HTTP 404)
+│   └── ConflictError    the case's state refuses it: a submission_id used for another
+│                        report, no open details request, a closed case (HTTP 409)
 └── UnavailableError   exit 1: Temporal, PostgreSQL or a worker could not be reached
     └── PayloadKeyError  exit 1: no payload key, a wrong key, or a payload that cannot
                          be decoded (nothing is sent unencrypted)
@@ -20,6 +23,14 @@ class RejectedError(WhnError):
     """The request was refused; nothing was changed."""
 
     exit_code = 2
+
+
+class NotFoundError(RejectedError):
+    """No case has the reference given."""
+
+
+class ConflictError(RejectedError):
+    """The request contradicts the case as it stands; nothing was changed."""
 
 
 class UnavailableError(WhnError):

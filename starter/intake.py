@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -14,17 +15,33 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.case import CaseInput, DetailsReply, Stage, Timings, case_workflow_id, receipt_code_for
 from domain.report import Report
-from starter.errors import RejectedError, UnavailableError
-from starter.guard import require_encryption
-from starter.refs import resolve_workflow_id
+from starter.errors import ConflictError, RejectedError, UnavailableError
+from starter.guard import decoding, require_encryption
+from starter.refs import describe_case
 from workflows import attributes as sa
 from workflows.case import CaseWorkflow
+
+MAX_REPORT_BYTES = 256 * 1024
+"""The largest report accepted (bytes of JSON): the largest valid report is under half."""
+
+# The memo key of the report's digest: a resubmission is the same report, or a conflict.
+DIGEST_MEMO = "report_digest"
 
 
 class Submitted(BaseModel):
     receipt_code: str
     workflow_id: str
     duplicate: bool
+
+
+class CaseStatus(BaseModel):
+    """Where a case is, without personal data: what an intake system may read back."""
+
+    receipt_code: str
+    stage: Stage
+    crime_reference: str | None = None
+    investigation_reference: str | None = None
+    closed: bool
 
 
 def parse_report(data: str | bytes) -> Report:
@@ -62,9 +79,12 @@ async def submit(
 ) -> Submitted:
     """Start the case for ``report``; the same ``submission_id`` again returns the same code.
 
-    Refused (PayloadKeyError) before anything is sent if ``client`` would not encrypt.
+    The same ``submission_id`` with a different report is a ConflictError, the first case
+    untouched. Refused (PayloadKeyError) before anything is sent if ``client`` would not
+    encrypt.
     """
     require_encryption(client)
+    digest = report_digest(report)
     receipt_code = receipt_code_for(report.submission_id)
     workflow_id = case_workflow_id(receipt_code)
     received = received_at or datetime.now(UTC)
@@ -90,34 +110,85 @@ async def submit(
                 ]
             ),
             static_summary=f"Report {receipt_code}: {report.incident.category}",
+            memo={DIGEST_MEMO: digest},  # sealed by the codec like every payload
         )
     except WorkflowAlreadyStartedError:
+        await _same_report(client, workflow_id, digest, report.submission_id, receipt_code)
         return Submitted(receipt_code=receipt_code, workflow_id=workflow_id, duplicate=True)
     except RPCError as err:
         raise unavailable(err) from None
     return Submitted(receipt_code=receipt_code, workflow_id=workflow_id, duplicate=False)
 
 
-async def details(client: Client, ref: str, text: str, *, database_url: str | None = None) -> str:
+def report_digest(report: Report) -> str:
+    """SHA-256 of the report as validated: equal for the same report sent again."""
+    return hashlib.sha256(report.model_dump_json().encode()).hexdigest()
+
+
+async def _same_report(
+    client: Client, workflow_id: str, digest: str, submission_id: str, receipt_code: str
+) -> None:
+    """ConflictError unless the case already started for this submission holds this report."""
+    try:
+        description = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as err:
+        raise unavailable(err) from None
+    with decoding(f"case {receipt_code}"):
+        first = await description.memo_value(DIGEST_MEMO, default=None)
+    if first is not None and first != digest:  # cases started before the digest: same
+        raise ConflictError(
+            f"submission_id {submission_id} was already used for a different report"
+            f" (case {receipt_code}); a new report needs a new submission_id"
+        )
+
+
+async def details(
+    client: Client,
+    ref: str,
+    text: str,
+    *,
+    database_url: str | None = None,
+    require_open_request: bool = False,
+) -> str:
     """Pass on the reporter's reply to a details request; returns the case's workflow id.
 
-    A signal, so the reply is kept even while no worker runs. Refused (PayloadKeyError)
-    before anything is sent if ``client`` would not encrypt.
+    A signal, so the reply is kept even while no worker runs. With
+    ``require_open_request``, a case not waiting for details is a ConflictError (the HTTP
+    API's 409); without, the case keeps the reply as it keeps any late one. Refused
+    (PayloadKeyError) before anything is sent if ``client`` would not encrypt.
     """
     require_encryption(client)
     try:
         reply = DetailsReply(text=text)
     except ValidationError as err:
         raise RejectedError(f"--text: {err.errors()[0]['msg']}") from None
-    workflow_id = await resolve_workflow_id(client, ref, database_url=database_url)
-    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
+    description = await describe_case(client, ref, database_url=database_url)
+    stage = description.typed_search_attributes.get(sa.CASE_STAGE)
+    if require_open_request and stage != Stage.AWAITING_DETAILS.value:
+        raise ConflictError(f"case {ref} has no open request for details (stage {stage})")
+    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(description.id)
     try:
         await handle.signal(CaseWorkflow.details_reply, reply)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            raise RejectedError(f"case {ref} is closed: it no longer takes replies") from None
+            raise ConflictError(f"case {ref} is closed: it no longer takes replies") from None
         raise unavailable(err) from None
-    return workflow_id
+    return description.id
+
+
+async def status(client: Client, ref: str, *, database_url: str | None = None) -> CaseStatus:
+    """Where the case ``ref`` names is: stage and references, from Temporal (no worker needed)."""
+    require_encryption(client)
+    description = await describe_case(client, ref, database_url=database_url)
+    attrs = description.typed_search_attributes
+    stage = Stage(attrs.get(sa.CASE_STAGE) or Stage.RECEIVED.value)
+    return CaseStatus(
+        receipt_code=attrs.get(sa.RECEIPT_CODE) or ref,
+        stage=stage,
+        crime_reference=attrs.get(sa.CRIME_REFERENCE),
+        investigation_reference=attrs.get(sa.INVESTIGATION_REFERENCE),
+        closed=stage.is_closed,
+    )
 
 
 def schema() -> str:

@@ -29,8 +29,10 @@ def submit(
             data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()  # noqa: ASYNC240
         except OSError as err:
             raise RejectedError(f"cannot read {file}: {err.strerror}") from None
-        if len(data) > 256 * 1024:
-            raise RejectedError(f"report is {len(data)} bytes; the limit is 262144")
+        if len(data) > intake.MAX_REPORT_BYTES:
+            raise RejectedError(
+                f"report is {len(data)} bytes; the limit is {intake.MAX_REPORT_BYTES}"
+            )
         report = intake.parse_report(data)
         client = await client_for(settings)
         return await intake.submit(
@@ -60,6 +62,23 @@ def details(
         {"ref": ref, "workflow_id": workflow_id, "delivered": True},
         f"reply passed on to {ref}",
     )
+
+
+@app.command()
+def status(
+    ref: Annotated[str, typer.Argument(help="receipt code or crime reference")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Where a case is: stage and references (no personal data), as the HTTP API gives it."""
+
+    async def program(settings: Settings) -> intake.CaseStatus:
+        client = await client_for(settings)
+        return await intake.status(client, ref, database_url=settings.database_url)
+
+    found = run(program, prog="whn-intake")
+    refs = [r for r in (found.crime_reference, found.investigation_reference) if r]
+    text = f"{found.receipt_code} [{found.stage.value}]" + "".join(f" {r}" for r in refs)
+    emit(as_json, found.model_dump(mode="json"), text + (" (closed)" if found.closed else ""))
 
 
 @app.command()

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     update_interval: timedelta = timedelta(days=28)
 
     staff_id: str | None = Field(default=None)
+    # whn-web, the HTTP edge (web/): where it listens, and what it tells a client to wait
+    # before trying again when Temporal or PostgreSQL is down (503 Retry-After, seconds).
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    web_retry_after: int = 5
     team_webhooks: dict[str, str] = Field(default_factory=dict)
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     metrics_host: str = "127.0.0.1"

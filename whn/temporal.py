@@ -11,7 +11,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import Runtime
-from temporalio.service import TLSConfig
+from temporalio.service import RetryConfig, TLSConfig
 
 from whn.codec import CodecKeyError, EncryptionCodec, Keyring
 from whn.settings import Settings, get_settings
@@ -105,16 +105,29 @@ def ensure_encrypted(converter: DataConverter, *, required: bool) -> None:
         )
 
 
-async def connect_client(settings: Settings, *, runtime: Runtime | None = None) -> Client:
-    """Connect to Temporal with the project's data converter and trace propagation."""
+async def connect_client(
+    settings: Settings,
+    *,
+    runtime: Runtime | None = None,
+    lazy: bool = False,
+    retry: RetryConfig | None = None,
+) -> Client:
+    """Connect to Temporal with the project's data converter and trace propagation.
+
+    ``lazy`` connects on first use (a server that starts before Temporal); the payload
+    keys are checked at once either way. ``retry`` bounds how long a call retries while
+    Temporal is unreachable (the SDK's default: about 10 s).
+    """
     from whn.telemetry import tracing_interceptor
 
     return await Client.connect(
         settings.temporal_address,
+        lazy=lazy,
         namespace=settings.temporal_namespace,
         data_converter=data_converter(settings),
         interceptors=[tracing_interceptor()],
         runtime=runtime,
+        retry_config=retry,
         tls=tls_config(settings),
         api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
     )

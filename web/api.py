@@ -1,0 +1,138 @@
+"""The intake API, ``/api/v1``: what ``whn-intake`` does, over HTTP, for intake systems.
+
+Every request carries ``Authorization: Bearer <intake key>`` (``whn-admin intake-key
+add``). Route functions parse with the same functions as the CLI (so the same reasons)
+and call the same starter functions; the intake system is recorded as the case's source
+and in the audit log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from starter import intake
+from starter.errors import RejectedError
+from starter.intake_keys import record_request, record_source
+from web.deps import ClientDep, IntakeSystem, PoolDep, SettingsDep
+from web.errors import ErrorBody
+
+router = APIRouter(prefix="/api/v1", tags=["intake"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "missing, unknown or revoked intake key"},
+    503: {"model": ErrorBody, "description": "Temporal or PostgreSQL down; see Retry-After"},
+}
+# The request body is read raw and validated by intake.parse_report, as the CLI does:
+# the schema documented is the Report model's own (web.app puts it in the components).
+_REPORT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Report"}}},
+    }
+}
+
+
+class Created(BaseModel):
+    receipt_code: str
+    created: bool
+
+
+class DetailsText(BaseModel):
+    """The reporter's reply to a request for details."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str
+
+
+class Delivered(BaseModel):
+    ref: str
+    delivered: bool
+
+
+@router.post(
+    "/reports",
+    status_code=201,
+    response_model=Created,
+    summary="Start the case for a report",
+    responses={
+        200: {"model": Created, "description": "the same submission_id again: the same case"},
+        409: {"model": ErrorBody, "description": "submission_id already used for another report"},
+        413: {"model": ErrorBody, "description": "body over the limit"},
+        422: {"model": ErrorBody, "description": "invalid report, naming the field"},
+        **_ERRORS,
+    },
+    openapi_extra=_REPORT_BODY,
+)
+async def submit_report(
+    request: Request,
+    response: Response,
+    source: IntakeSystem,
+    settings: SettingsDep,
+    client: ClientDep,
+    pool: PoolDep,
+) -> Created:
+    report = intake.parse_report(await request.body())
+    result = await intake.submit(
+        client, report, task_queue=settings.task_queue, timings=settings.timings()
+    )
+    # After the start: a 503 here is retried by the intake system, and the retry (same
+    # case) records it; before, a refused start would leave a source for no case.
+    await record_source(pool, report, source=source)
+    await record_request(
+        pool, source, "intake-submit", result.workflow_id, "duplicate" if result.duplicate else None
+    )
+    if result.duplicate:
+        response.status_code = 200
+    return Created(receipt_code=result.receipt_code, created=not result.duplicate)
+
+
+@router.post(
+    "/cases/{ref}/details",
+    status_code=202,
+    response_model=Delivered,
+    summary="Pass on the reporter's reply to a request for details",
+    responses={
+        404: {"model": ErrorBody, "description": "unknown reference"},
+        409: {"model": ErrorBody, "description": "no open request for details"},
+        422: {"model": ErrorBody, "description": "invalid body"},
+        **_ERRORS,
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": DetailsText.model_json_schema()}},
+        }
+    },
+)
+async def send_details(
+    ref: str,
+    request: Request,
+    source: IntakeSystem,
+    settings: SettingsDep,
+    client: ClientDep,
+    pool: PoolDep,
+) -> Delivered:
+    try:
+        body = DetailsText.model_validate_json(await request.body())
+    except ValidationError as err:
+        raise RejectedError(intake.describe_validation_error(err)) from None
+    workflow_id = await intake.details(
+        client, ref, body.text, database_url=settings.database_url, require_open_request=True
+    )
+    await record_request(pool, source, "intake-details", workflow_id, None)
+    return Delivered(ref=ref, delivered=True)
+
+
+@router.get(
+    "/cases/{ref}",
+    response_model=intake.CaseStatus,
+    summary="Where a case is (no personal data)",
+    responses={404: {"model": ErrorBody, "description": "unknown reference"}, **_ERRORS},
+)
+async def case_status(
+    ref: str, source: IntakeSystem, settings: SettingsDep, client: ClientDep
+) -> intake.CaseStatus:
+    return await intake.status(client, ref, database_url=settings.database_url)
