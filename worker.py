@@ -14,7 +14,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from activities.compliance import publish_live_counts
+from activities.compliance import Summaries, publish_live_counts
 from activities.handoff import TeamHandoff
 from activities.intel import IntelligenceSearch
 from activities.mail import Mailer
@@ -33,6 +33,7 @@ from whn.settings import Settings, SettingsError, get_settings
 from whn.telemetry import runtime_for, setup_tracing, shutdown_tracing
 from whn.temporal import connect_client, ensure_encrypted, keyring, missing_search_attributes
 from workflows.case import CaseWorkflow
+from workflows.summary import SupervisorSummaryWorkflow
 
 log = logging.getLogger("whn.worker")
 
@@ -49,10 +50,11 @@ def build_worker(
     mailer = Mailer(pool, settings)
     handoff = TeamHandoff(pool, settings)
     intel = IntelligenceSearch(pool)
+    summaries = Summaries(pool)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=[CaseWorkflow],
+        workflows=[CaseWorkflow, SupervisorSummaryWorkflow],
         activities=[
             store.open_case,
             store.record_change,
@@ -64,6 +66,7 @@ def build_worker(
             handoff.hand_off,
             handoff.mark_acknowledged,
             intel.search_intelligence,
+            summaries.daily_summary,
             screen_report,
             working_days_after,
             assess_report,

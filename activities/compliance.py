@@ -16,13 +16,16 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
+from temporalio import activity
 from temporalio.common import MetricMeter
 
 from domain.compliance import (
     ComplianceReport,
+    DailySummary,
     PromiseFigures,
     SplitBy,
     SplitFigures,
+    SummaryRequest,
     WeekFigures,
     on_time_rate,
     split_label,
@@ -229,3 +232,49 @@ async def publish_live_counts(
                 for value in seen[kind]:
                     gauge.set(counts[kind].get(value, 0), {label: value})
         await asyncio.sleep(every)
+
+
+_CLOSED = "('redirected', 'not_a_crime', 'closed_by_imu', 'closed')"
+_OVERDUE_NOW = f"""
+SELECT d.promise, count(*) AS n FROM case_deadlines d JOIN cases c USING (workflow_id)
+WHERE d.met_at IS NULL AND (d.missed OR d.due_at <= $1) AND c.stage NOT IN {_CLOSED}
+  AND d.promise <> 'details_reply'
+GROUP BY d.promise ORDER BY n DESC, d.promise
+"""
+_OVERDUE_CASES = f"""
+SELECT c.receipt_code FROM case_deadlines d JOIN cases c USING (workflow_id)
+WHERE d.met_at IS NULL AND (d.missed OR d.due_at <= $1) AND c.stage NOT IN {_CLOSED}
+  AND d.promise <> 'details_reply'
+GROUP BY c.receipt_code ORDER BY min(d.due_at), c.receipt_code LIMIT 20
+"""
+_DUE_ON_DAY = """
+SELECT promise, count(*) AS due,
+       count(*) FILTER (WHERE met_at IS NULL OR met_at > due_at) AS missed
+FROM case_deadlines
+WHERE due_at >= ($1::date)::timestamp AT TIME ZONE $2
+  AND due_at < ($1::date + 1)::timestamp AT TIME ZONE $2
+  AND promise <> 'details_reply'
+GROUP BY promise ORDER BY min(seq), promise
+"""
+
+
+class Summaries:
+    """The supervisor's morning summary (``workflows.summary``), from the projection."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @activity.defn
+    async def daily_summary(self, request: SummaryRequest) -> DailySummary:
+        """Overdue now (open cases), and the promises due on the day: how many were missed."""
+        async with self._pool.acquire() as conn:
+            overdue = await conn.fetch(_OVERDUE_NOW, request.as_of)
+            codes = await conn.fetch(_OVERDUE_CASES, request.as_of)
+            day = await conn.fetch(_DUE_ON_DAY, request.day, FORCE_TIMEZONE)
+        return DailySummary(
+            day=request.day,
+            overdue_now={r["promise"]: r["n"] for r in overdue},
+            overdue_cases=[r["receipt_code"] for r in codes],
+            due_yesterday={r["promise"]: r["due"] for r in day},
+            missed_yesterday={r["promise"]: r["missed"] for r in day if r["missed"]},
+        )

@@ -80,3 +80,44 @@ def split_label(by: SplitBy, value: object) -> str:
     if by == "enhanced_rights":
         return "yes" if value else "no"
     return str(value) if value is not None else "unallocated"
+
+
+class SummaryInput(BaseModel):
+    """Input of the morning summary workflow: the day it is for (default: yesterday)."""
+
+    day: date | None = None
+
+
+class SummaryRequest(BaseModel):
+    """The summary of ``day`` (the force's time), overdue counted at ``as_of``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    day: date
+    as_of: datetime
+
+
+class DailySummary(BaseModel):
+    """What the morning email says: overdue now, and yesterday's promises kept or missed."""
+
+    day: date
+    overdue_now: dict[str, int]
+    overdue_cases: list[str]  # receipt codes, most overdue first (at most 20)
+    due_yesterday: dict[str, int]
+    missed_yesterday: dict[str, int]
+
+    def context(self) -> dict[str, str]:
+        """The letter's placeholders (``supervisor_daily_summary``)."""
+
+        def lines(counts: dict[str, int]) -> str:
+            return "\n".join(f"  {n:5}  {name.replace('_', ' ')}" for name, n in counts.items())
+
+        return {
+            "day": self.day.strftime("%A %d %B %Y"),
+            "overdue_total": str(sum(self.overdue_now.values())),
+            "overdue_lines": lines(self.overdue_now) or "  none",
+            "overdue_cases": ", ".join(self.overdue_cases) or "none",
+            "missed_total": str(sum(self.missed_yesterday.values())),
+            "due_total": str(sum(self.due_yesterday.values())),
+            "missed_lines": lines(self.missed_yesterday) or "  none",
+        }

@@ -316,6 +316,21 @@ Your next update is due by $next_update.
 If you want updates more or less often, tell your officer, quoting $crime_reference.
 """,
     ),
+    # The supervisor's morning email (workflows.summary; domain.compliance.DailySummary).
+    "supervisor_daily_summary": (
+        "Promises: $overdue_total overdue now, $missed_total missed on $day",
+        """Good morning. How we are keeping our promises to victims.
+
+Overdue now (open cases, past due, not met): $overdue_total
+$overdue_lines
+Cases: $overdue_cases
+
+Due on $day: $due_total, of which missed: $missed_total
+$missed_lines
+
+The full figures: whn-admin report --from DATE --to DATE --html FILE --as <your staff id>
+""",
+    ),
 }
 
 

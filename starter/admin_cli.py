@@ -29,7 +29,7 @@ from starter.cli import client_for, emit, main_of, run, settings_for
 from starter.errors import RejectedError
 from starter.intake_keys import intake_key_app
 from starter.report import rebuild as rebuild_deadlines
-from starter.report import report
+from starter.report import report, summary_schedule
 from starter.staff import staff_app
 from whn.settings import Settings
 from whn.temporal import keyring
@@ -39,6 +39,7 @@ app.add_typer(staff_app, name="staff")
 app.command("report")(report)
 app.command("rebuild-deadlines")(rebuild_deadlines)
 app.add_typer(intake_key_app, name="intake-key")
+app.command("summary-schedule")(summary_schedule)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 RefArg = Annotated[

@@ -15,16 +15,29 @@ from typing import Annotated
 
 import asyncpg
 import typer
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleRange,
+    ScheduleSpec,
+    ScheduleUpdate,
+)
 
-from activities.compliance import compliance_report
+from activities.compliance import FORCE_TIMEZONE, compliance_report
 from activities.projection import rebuild_deadlines
 from domain.case import Role
-from domain.compliance import SPLITS, ComplianceReport, SplitBy
-from starter.cli import run
+from domain.compliance import SPLITS, ComplianceReport, SplitBy, SummaryInput
+from starter.cli import client_for, run
 from starter.errors import RejectedError, UnavailableError
 from starter.report_render import render_csv, render_html
 from whn.db import create_pool
 from whn.settings import Settings, get_settings
+from workflows.summary import SUMMARY_WORKFLOW_ID, SupervisorSummaryWorkflow
 
 
 async def _pool(dsn: str) -> asyncpg.Pool:
@@ -192,3 +205,67 @@ def rebuild(
             await pool.close()
 
     typer.echo(f"rebuilt: {run(program, prog='whn-admin')} deadline row(s)")
+
+
+SUMMARY_SCHEDULE_ID = "whn-supervisor-summary"
+
+
+async def schedule_summary(
+    client: Client, *, task_queue: str, hour: int = 7, minute: int = 0
+) -> str:
+    """Create (or move) the Schedule that sends the supervisor's morning email daily."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            SupervisorSummaryWorkflow.run,
+            SummaryInput(),
+            id=SUMMARY_WORKFLOW_ID,
+            task_queue=task_queue,
+        ),
+        spec=ScheduleSpec(
+            calendars=[
+                ScheduleCalendarSpec(hour=[ScheduleRange(hour)], minute=[ScheduleRange(minute)])
+            ],
+            time_zone_name=FORCE_TIMEZONE,
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    try:
+        await client.create_schedule(SUMMARY_SCHEDULE_ID, schedule)
+        return "created"
+    except ScheduleAlreadyRunningError:
+        handle = client.get_schedule_handle(SUMMARY_SCHEDULE_ID)
+        await handle.update(lambda _: ScheduleUpdate(schedule=schedule))
+        return "updated"
+
+
+def summary_schedule(
+    at: Annotated[
+        str, typer.Option("--at", help="HH:MM in the force's time (Europe/London)")
+    ] = "07:00",
+    actor: Annotated[
+        str | None, typer.Option("--as", help="your staff id (or WHN_STAFF_ID)")
+    ] = None,
+) -> None:
+    """Send the supervisor a summary every morning (a Temporal Schedule; supervisor)."""
+    try:
+        hour, minute = (int(x) for x in at.split(":"))
+        if not (0 <= hour < 24 and 0 <= minute < 60):
+            raise ValueError
+    except ValueError:
+        typer.echo(f"whn-admin: --at: HH:MM, 00:00 to 23:59 (got {at!r})", err=True)
+        raise typer.Exit(2) from None
+    who = _actor(actor)
+
+    async def program(settings: Settings) -> str:
+        pool = await _pool(settings.database_url)
+        try:
+            await authorise_supervisor(pool, who, "summary-schedule")
+        finally:
+            await pool.close()
+        client = await client_for(settings)
+        return await schedule_summary(
+            client, task_queue=settings.task_queue, hour=hour, minute=minute
+        )
+
+    done = run(program, prog="whn-admin")
+    typer.echo(f"{done}: schedule {SUMMARY_SCHEDULE_ID}, every day at {at} {FORCE_TIMEZONE}")
