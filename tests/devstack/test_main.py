@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import aiosmtplib
 import asyncpg
+import httpx
 import psutil
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -147,6 +149,7 @@ def dev_env(workdir: Path) -> dict[str, str]:
         "WHN_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/whn",
         "WHN_SMTP_PORT": str(free_port()),
         "WHN_UI_URL": f"http://127.0.0.1:{free_port()}",
+        "WHN_WEB_PORT": str(free_port()),
         "FAKE_WORKER_OUT": str(workdir / "worker.json"),
     }
 
@@ -183,6 +186,17 @@ async def test_runs_stops_cleanly_and_keeps_data_for_the_next_run(
         ui = await asyncio.to_thread(urllib.request.urlopen, dev_env["WHN_UI_URL"], timeout=5)
         assert ui.status == 200
         ui.close()
+
+        # whn-web, with the development intake key the banner exports.
+        key = re.search(r"export WHN_INTAKE_KEY=(\S+)", first.text())
+        assert key, first.text()
+        web = f"http://127.0.0.1:{dev_env['WHN_WEB_PORT']}"
+        async with httpx.AsyncClient(base_url=web) as http:
+            assert (await http.get("/readyz")).status_code == 200
+            unknown = "/api/v1/cases/WHN-0000-0000-00"
+            assert (await http.get(unknown)).status_code == 401
+            auth = {"Authorization": f"Bearer {key.group(1)}"}
+            assert (await http.get(unknown, headers=auth)).status_code == 404
     finally:
         assert await first.stop() == 0, first.text()
     assert (workdir / "worker.stopped").exists(), "worker stopped before Temporal"

@@ -120,6 +120,9 @@ def _banner(stack: DevStack) -> str:
     )
     if any(k in env for k in _SECRET):
         exports += "\n  (and " + ", ".join(k for k in _SECRET if k in env) + " as you set them)"
+    web = f"http://127.0.0.1:{stack.web_port}"
+    if stack.intake_key:  # the contract asks for it: a development key, for curl
+        exports += f"\n  export WHN_WEB_URL={web}\n  export WHN_INTAKE_KEY={stack.intake_key}"
     activate = ""
     if sys.prefix != sys.base_prefix:
         activate = f"  source {shlex.quote(os.path.join(sys.prefix, 'bin', 'activate'))}\n"
@@ -133,6 +136,7 @@ def _banner(stack: DevStack) -> str:
   Mail (SMTP)      {mail.host}:{mail.port}, kept in {mail.directory}
 {_codec_lines(stack)}  Logs             {stack.logs_dir}
   Worker           {"running" if stack.worker else "not running"}
+  whn-web          {web}/api/v1 (intake API; docs {web}/api/docs)
 
 In another shell, point the tools at this stack:
 
@@ -143,6 +147,8 @@ Then try:
   whn-intake submit examples/ordinary.json
   whn-admin list
   whn-admin show REF --as handler-1     (REF: the receipt code printed by submit)
+  curl -H "Authorization: Bearer $WHN_INTAKE_KEY" -H 'Content-Type: application/json' \\
+       --data @examples/emergency.json $WHN_WEB_URL/api/v1/reports
 
 Ctrl-C stops everything; the data stays in {stack.data_dir} for the next run.
 """

@@ -8,6 +8,7 @@ Everything lives under ``Settings.data_dir`` (``.whn`` by default)::
     logs/          postgres.log, temporal.log
     codec-keys.json  the payload encryption key, generated unless WHN_CODEC_KEYS/_KEY_FILE
     codec-token    the codec server's bearer token, generated unless WHN_CODEC_TOKEN
+    intake-key     the development intake key for whn-web (whn.devstack.web)
 
 so a second start finds the cases of the first (and can still decrypt them).
 
@@ -40,6 +41,7 @@ from whn.devstack import _process
 from whn.devstack.mailsink import MailSink
 from whn.devstack.postgres import EmbeddedPostgres
 from whn.devstack.temporal_server import TemporalDevServer
+from whn.devstack.web import dev_intake_key, start_web, stop_web, wait_web, web_port
 from whn.settings import Settings
 from whn.temporal import NO_KEY, keyring
 
@@ -89,6 +91,9 @@ class DevStack:
         self.codec_server: CodecServer | None = None
         self.generated_key_file: Path | None = None
         self.token_file: Path | None = None
+        self.web: subprocess.Popen[bytes] | None = None
+        self.web_port = settings.web_port
+        self.intake_key: str | None = None
 
     def env(self) -> dict[str, str]:
         """The ``WHN_*`` variables that point a process at this stack."""
@@ -123,6 +128,10 @@ class DevStack:
         await self.temporal.start()
         if self.run_worker:
             self._start_worker()
+        self.intake_key = await dev_intake_key(self.settings.database_url, self.data_dir)
+        self.web_port = web_port(self.web_port, chosen="web_port" in self.settings.model_fields_set)
+        self.web = start_web(dict(os.environ) | self.env(), self.web_port)
+        await wait_web(self.web, self.web_port)
 
     def _codec_keys(self) -> Keyring:
         """The configured payload keys, or the dev key under data_dir (made on first start).
@@ -205,6 +214,7 @@ class DevStack:
         """The name and exit code of a child that has stopped, if any has."""
         children = [
             ("worker", self.worker),
+            ("whn-web", self.web),
             ("Temporal", self.temporal.process),
             ("PostgreSQL", self.postgres.process),
         ]
@@ -214,10 +224,12 @@ class DevStack:
         return None
 
     async def stop(self) -> None:
-        """Stop the worker (letting in-flight work finish), Temporal, the codec server,
-        PostgreSQL, then mail."""
+        """Stop whn-web and the worker (letting in-flight work finish), Temporal, the codec
+        server, PostgreSQL, then mail."""
         worker, self.worker = self.worker, None
+        web, self.web = self.web, None
         steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("whn-web", lambda: stop_web(web)),
             ("worker", lambda: _stop_worker(worker)),
             ("Temporal", self.temporal.stop),
             ("codec server", self._stop_codec_server),
