@@ -148,7 +148,12 @@ class Settings(BaseSettings):
         )
 
 
-_FILE_SECRETS = ("temporal_api_key", "codec_keys", "codec_token", "database_password")
+# Every secret setting (typed SecretStr) also reads WHN_<NAME>_FILE: a new one needs nothing more.
+_FILE_SECRETS = tuple(
+    name
+    for name, field in Settings.model_fields.items()
+    if SecretStr in (getattr(field.annotation, "__args__", None) or (field.annotation,))
+)
 
 
 def _read_secret(variable: str, path: Path) -> str:

@@ -36,7 +36,7 @@ def _container_env(workload: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize("name", ["whn-worker", "whn-codec-server", "whn-migrate"])
+@pytest.mark.parametrize("name", ["whn-worker", "whn-codec-server", "whn-web", "whn-migrate"])
 def test_our_settings_parse_with_the_files_the_pod_mounts(name, tmp_path, monkeypatch):
     workload = DEPLOYMENTS.get(name) or next(
         m for m in MANIFESTS.values() if m["metadata"]["name"] == name
