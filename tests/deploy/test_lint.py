@@ -315,3 +315,54 @@ def test_env_from_files_exports_a_secret_to_the_command_only(tmp_path):
     odd = env | {"ENV_FROM_FILES": "X;rm"}
     refused = subprocess.run(["/bin/sh", script, "true"], env=odd, capture_output=True, text=True)
     assert refused.returncode == 2 and "not a variable name" in refused.stderr
+
+
+async def test_the_worker_as_configured_presents_its_certificate_to_the_frontend(secrets):
+    """The worker's WHN_TEMPORAL_TLS_* from docker-compose.yml, through the real
+    whn.temporal.tls_config and the SDK's TLS: the handshake completes with a server that
+    requires our client certificate (there is no Temporal behind it, so the call after it
+    fails)."""
+    import asyncio
+
+    from temporalio.client import Client
+
+    from deploy.composefile import environment, interpolate, load_compose, read_env_file
+    from whn.settings import Settings
+    from whn.temporal import tls_config
+
+    compose = interpolate(load_compose(), read_env_file() | {"SECRETS_DIR": str(secrets)})
+    worker = environment(compose["services"]["worker"])
+    files = {f"/run/secrets/{name}": s["file"] for name, s in compose["secrets"].items()}
+    settings = Settings(
+        temporal_tls_cert=files[worker["WHN_TEMPORAL_TLS_CERT"]],
+        temporal_tls_key=files[worker["WHN_TEMPORAL_TLS_KEY"]],
+        temporal_tls_ca=files[worker["WHN_TEMPORAL_TLS_CA"]],
+    )
+    tls = secrets / "tls"
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(tls / "ca.pem"))
+    context.load_cert_chain(tls / "server.pem", tls / "server.key")
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.set_alpn_protocols(["h2"])
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen: list[str] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        try:
+            with context.wrap_socket(conn, server_side=True) as tls_conn:
+                seen.append(dict(x[0] for x in tls_conn.getpeercert()["subject"])["commonName"])
+        except (ssl.SSLError, OSError) as err:
+            seen.append(repr(err))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(RuntimeError):
+            await asyncio.wait_for(
+                Client.connect(f"127.0.0.1:{listener.getsockname()[1]}", tls=tls_config(settings)),
+                timeout=20,
+            )
+        thread.join(timeout=5)
+    finally:
+        listener.close()
+    assert seen == ["whn-client"]
