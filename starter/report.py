@@ -7,6 +7,7 @@ must be an active supervisor, and the attempt is audited either way.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from datetime import date, datetime
@@ -27,9 +28,10 @@ from temporalio.client import (
     ScheduleSpec,
     ScheduleUpdate,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.compliance import FORCE_TIMEZONE, compliance_report
-from activities.projection import rebuild_deadlines
+from activities.projection import project_deadlines, rebuild_deadlines
 from domain.case import Role
 from domain.compliance import SPLITS, ComplianceReport, SplitBy, SummaryInput
 from starter.cli import client_for, run
@@ -37,6 +39,7 @@ from starter.errors import RejectedError, UnavailableError
 from starter.report_render import render_csv, render_html
 from whn.db import create_pool
 from whn.settings import Settings, get_settings
+from workflows.case import CaseWorkflow
 from workflows.summary import SUMMARY_WORKFLOW_ID, SupervisorSummaryWorkflow
 
 
@@ -188,7 +191,49 @@ def report(
         typer.echo(_summary(result))
 
 
+async def backfill_from_temporal(
+    client: Client, pool: asyncpg.Pool, *, concurrency: int = 8
+) -> tuple[int, int]:
+    """Ask each case the store holds no deadlines for (recorded before the projection
+    existed) for them, by its ``view`` query, and project them; returns (found, gone):
+    a case whose history Temporal no longer keeps cannot be asked."""
+    ids = [
+        r["workflow_id"]
+        for r in await pool.fetch("SELECT workflow_id FROM cases WHERE deadlines IS NULL")
+    ]
+    limit = asyncio.Semaphore(concurrency)
+    gone = 0
+
+    async def one(workflow_id: str) -> None:
+        nonlocal gone
+        async with limit:
+            handle = client.get_workflow_handle_for(CaseWorkflow.run, workflow_id)
+            try:
+                view = await handle.query(CaseWorkflow.view)
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                gone += 1
+                return
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    "SELECT 1 FROM cases WHERE workflow_id = $1 FOR UPDATE", workflow_id
+                )
+                # Event 0: a change the workflow records meanwhile is newer, and wins.
+                await project_deadlines(conn, workflow_id, view.deadlines, event=0)
+
+    await asyncio.gather(*(one(i) for i in ids))
+    return len(ids) - gone, gone
+
+
 def rebuild(
+    from_temporal: Annotated[
+        bool,
+        typer.Option(
+            "--from-temporal",
+            help="first ask Temporal for the deadlines of cases the store has none for",
+        ),
+    ] = False,
     actor: Annotated[
         str | None, typer.Option("--as", help="your staff id (or WHN_STAFF_ID)")
     ] = None,
@@ -196,15 +241,21 @@ def rebuild(
     """Rebuild the compliance projection from the case store (supervisor)."""
     who = _actor(actor)
 
-    async def program(settings: Settings) -> int:
+    async def program(settings: Settings) -> tuple[int, int, int]:
         pool = await _pool(settings.database_url)
         try:
             await authorise_supervisor(pool, who, "rebuild-deadlines")
-            return await rebuild_deadlines(pool)
+            found = gone = 0
+            if from_temporal:
+                found, gone = await backfill_from_temporal(await client_for(settings), pool)
+            return await rebuild_deadlines(pool), found, gone
         finally:
             await pool.close()
 
-    typer.echo(f"rebuilt: {run(program, prog='whn-admin')} deadline row(s)")
+    rows, found, gone = run(program, prog="whn-admin")
+    if from_temporal:
+        typer.echo(f"from Temporal: {found} case(s); {gone} no longer in Temporal")
+    typer.echo(f"rebuilt: {rows} deadline row(s)")
 
 
 SUMMARY_SCHEDULE_ID = "whn-supervisor-summary"

@@ -22,7 +22,7 @@ import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from uuid import uuid4
@@ -33,8 +33,11 @@ import pytest
 from temporalio.client import Client
 
 from activities.projection import rebuild_deadlines
+from activities.store import CaseStore
 from domain.case import CaseView, ImuClose, RecordCrime, Stage
+from domain.effects import OpenCase
 from starter.intake import submit
+from starter.report import backfill_from_temporal
 from tests.helpers import example, skip_time, until, wait_stage, wait_view
 from tests.workflows.conftest import FAST
 from whn import db
@@ -333,3 +336,35 @@ async def test_report_figures_in_every_format_and_the_projection_rebuilds(
         )
         == 1
     )
+
+
+async def test_deadlines_the_store_never_had_are_asked_of_temporal(
+    client, report_pool, settings, task_queue
+):
+    """Cases recorded before the projection existed: backfilled from their workflows."""
+    async with build_worker(client, report_pool, settings, task_queue=task_queue):
+        submitted = await submit(
+            client, example("ordinary"), task_queue=task_queue, timings=FAST
+        )
+        handle = client.get_workflow_handle_for(CaseWorkflow.run, submitted.workflow_id)
+        await wait_stage(handle, Stage.AWAITING_REVIEW)
+        query = "SELECT * FROM case_deadlines ORDER BY 1, 2"
+        before = [tuple(r) for r in await until(lambda: report_pool.fetch(query))]
+        await report_pool.execute("UPDATE cases SET deadlines = NULL, deadlines_event = NULL")
+        await report_pool.execute("DELETE FROM case_deadlines")
+        report = example("ordinary")
+        await CaseStore(report_pool, force_code=settings.force_code).open_case(
+            OpenCase(
+                workflow_id="case-WHN-GONE-0000-00",
+                receipt_code="WHN-GONE-0000-00",
+                submission_id=report.submission_id,
+                report=report,
+                received_at=datetime.now(UTC),
+                stage="closed",
+                priority="grade-3",
+                category="burglary",
+            )
+        )
+        assert await backfill_from_temporal(client, report_pool) == (1, 1)
+    assert await rebuild_deadlines(report_pool) == len(before)
+    assert [tuple(r) for r in await report_pool.fetch(query)] == before
