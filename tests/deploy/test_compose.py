@@ -458,3 +458,13 @@ def test_every_placeholder_of_the_realm_file_is_in_keycloaks_environment(service
         assert name in env or (name in exported and f"{name}_FILE" in env), name
     for name in exported:
         assert env[f"{name}_FILE"].removeprefix("/run/secrets/") in services["keycloak"]["secrets"]
+
+
+def test_whn_web_is_served_over_https_on_its_own_origin(services):
+    """The Temporal UI uses /api/v1 itself, so whn-web gets the proxy's second site."""
+    caddyfile = (ROOT / "deploy" / "caddy" / "Caddyfile").read_text()
+    site = caddyfile.split("https://{$PUBLIC_HOST}:{$WEB_HTTPS_PORT} {", 1)[1]
+    assert "reverse_proxy whn-web:8000" in site.split("\n}", 1)[0]
+    proxy = environment(services["proxy"])
+    assert _published_port(services["proxy"], int(proxy["WEB_HTTPS_PORT"]))
+    assert environment(services["whn-web"])["WHN_WEB_PORT"] == "8000"
