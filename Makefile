@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint lint-deploy lint-monitoring typecheck bench soak screenshots histories clean
+.PHONY: web-assets chromium run test lint lint-deploy lint-monitoring typecheck bench soak screenshots histories clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,10 +12,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# The GOV.UK Design System's styles, from npm into web/static/govuk (not committed;
+# a second run with the same pinned version does nothing): scripts/vendor_govuk.py.
+web-assets: $(STAMP)
+	$(BIN)/python scripts/vendor_govuk.py
+
+# The browser tests drive Debian's Chromium (never `playwright install`): installed here
+# when it is missing (as root, as CI runs).
+chromium:
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
+
+run: $(STAMP) web-assets
 	$(BIN)/whn-dev
 
-test: $(STAMP) lint
+test: $(STAMP) lint web-assets chromium
 	$(BIN)/pytest -q
 
 lint: $(STAMP) lint-deploy lint-monitoring
@@ -26,7 +36,7 @@ lint: $(STAMP) lint-deploy lint-monitoring
 lint-monitoring: $(STAMP)
 	$(BIN)/python scripts/check_monitoring.py
 
-screenshots: $(STAMP)
+screenshots: $(STAMP) web-assets chromium
 	$(BIN)/python scripts/screenshots.py
 
 # docker-compose.yml against the Compose Specification schema (vendored in check-jsonschema),

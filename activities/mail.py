@@ -14,8 +14,10 @@ import asyncpg
 from temporalio import activity
 
 from domain.effects import Notified, Notify
-from domain.letters import render
+from domain.letters import render, track_paragraph
+from domain.track import day
 from whn.settings import Settings
+from whn.tracklink import signer_of, track_url
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,8 @@ class Mailer:
         # Our name in the SMTP greeting, looked up once: aiosmtplib otherwise asks
         # socket.getfqdn() in a thread for every message, queueing behind other work.
         self._helo = socket.getfqdn()
+        # The reporter's page: every letter to the reporter carries its signed link.
+        self._links = signer_of(settings)
 
     def _address(self, request: Notify) -> str | None:
         return {
@@ -80,6 +84,11 @@ class Mailer:
         subject, body = render(
             request.letter, {"force_name": self._settings.force_name, **request.context}
         )
+        if request.audience == "reporter" and recipient and self._links is not None:
+            ttl = self._settings.track_link_ttl
+            token = self._links.seal(request.workflow_id, purpose="link", ttl=ttl)
+            until = day(datetime.now(UTC) + ttl)
+            body += track_paragraph(track_url(self._settings.public_url, token), until=until)
         domain = self._settings.mail_from.rpartition("@")[2] or "whn.local"
         message_id = f"<{request.workflow_id}.{request.purpose}@{domain}>".replace(" ", "_")
         async with self._pool.acquire() as conn:

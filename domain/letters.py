@@ -340,3 +340,14 @@ def render(letter: str, context: Mapping[str, Any]) -> tuple[str, str]:
     values = {"force_name": "", **{k: "" if v is None else str(v) for k, v in context.items()}}
     text = string.Template(body + _FOOTER).safe_substitute(values)
     return string.Template(subject).safe_substitute(values), text
+
+
+def track_paragraph(url: str, *, until: str) -> str:
+    """The paragraph every letter to the reporter ends with: their page's signed link."""
+    return f"""
+See where your report is, answer our questions or tell us something new:
+{url}
+
+This link is only for you: please do not share it. It works until {until}. After
+that, go to the same page and sign in with your receipt code and this email address.
+"""

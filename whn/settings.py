@@ -98,6 +98,19 @@ class Settings(BaseSettings):
     codec_oidc_roles: str | None = None
     # The case store's password when it is kept out of database_url (a secret file).
     database_password: SecretStr | None = None
+    # The reporter's page (/track, web/track.py): the public address the letters link to,
+    # how long a link and a signed-in session last, the sign-in lockout (failures per
+    # receipt code and per client within track_lockout, then locked for as long; each
+    # failure answered after a delay growing from track_failure_delay), and the secret of
+    # its tokens (unset: derived from the payload keys, so the worker and whn-web agree).
+    public_url: str = "http://localhost:8000"
+    track_link_ttl: timedelta = timedelta(days=30)
+    track_session_ttl: timedelta = timedelta(minutes=30)
+    track_code_failures: int = 5
+    track_client_failures: int = 20
+    track_lockout: timedelta = timedelta(minutes=15)
+    track_failure_delay: timedelta = timedelta(milliseconds=250)
+    track_secret: SecretStr | None = None
 
     @model_validator(mode="before")
     @classmethod

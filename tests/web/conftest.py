@@ -22,6 +22,7 @@ from fastapi import FastAPI
 
 from starter.intake_keys import new_key, store_key
 from tests.helpers import EXAMPLES
+from tests.web.browser import browser  # noqa: F401 - the session's Chromium (test_track_browser)
 from web.app import create_app
 from whn.devstack.temporal_server import free_port
 from worker import build_worker

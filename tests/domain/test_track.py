@@ -1,0 +1,45 @@
+"""The reporter's page in words: every stage has a sentence, the timeline is an allow-list."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from domain.case import Stage
+from domain.track import (
+    CaseFacts,
+    Event,
+    PageTimings,
+    next_steps,
+    open_request,
+    stage_sentence,
+    timeline,
+)
+
+AT = datetime(2026, 12, 1, 15, 5, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("stage", list(Stage))
+def test_every_stage_has_words_without_its_slug(stage: Stage) -> None:
+    facts = CaseFacts("WHN-A", stage, AT, team="cid", redirected_to="Action Fraud")
+    sentence = stage_sentence(facts)
+    assert sentence[0].isupper() and sentence.endswith(".") and "_" not in sentence
+    assert next_steps(facts, PageTimings(), now=AT)
+
+
+def test_the_timeline_shows_only_what_the_reporter_may_see() -> None:
+    events = (
+        Event(AT, "received", {"channel": "online"}),
+        Event(AT, "assessed", {"harm": 3}),
+        Event(AT, "step:intelligence", {"note": "suspect known to police"}),
+        Event(AT, "stage:awaiting_details", {"summary": "details requested (2)"}),
+        Event(AT, "claimed", {"by": "handler-1"}),
+    )
+    facts = CaseFacts("WHN-A", Stage.AWAITING_DETAILS, AT, events=events)
+    lines = [line.text for line in timeline(facts)]
+    assert lines == ["We received your report.", "We asked you for more information."]
+    request = open_request(facts, PageTimings(details_expiry=timedelta(days=14)))
+    assert request is not None and request.number == 2
+    assert request.lapses_at == AT + timedelta(days=14)
+    assert "Tuesday 15 December 2026 at 3:05pm" in next_steps(facts, PageTimings(), now=AT)[0]
