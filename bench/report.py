@@ -75,6 +75,10 @@ def _ms(s: dict[str, Any] | None) -> str:
     return f"{s['p50']:.0f} / {s['p99']:.0f} ms"
 
 
+def _rate(per_s: float) -> str:
+    return f"{per_s:.0f}" if per_s >= 10 else f"{per_s:.1f}"
+
+
 def _ratio(r: dict[str, Any], base: str) -> str:
     text = f"{r[f'ratio_vs_{base}']:.2f}"
     rounds = r.get(f"ratio_vs_{base}_by_round") or []
@@ -214,6 +218,23 @@ def markdown(r: dict[str, Any]) -> str:
                 " splits / with CSV and HTML",
                 f"{compliance['report_sql_ms']:.0f} / {compliance['report_sql_splits_ms']:.0f}"
                 f" / {compliance['report_full_ms']:.0f} ms",
+                "",
+            )
+        )
+    edges = r.get("intake")
+    if edges:
+        rows.append(
+            (
+                "Submissions/s: HTTP (whn-web) / Python function / whn-intake CLI"
+                f", {edges['http']['concurrency']} at a time (CLI {edges['cli']['concurrency']})",
+                " / ".join(_rate(edges[k]["per_s"]) for k in ("http", "function", "cli")),
+                "",
+            )
+        )
+        rows.append(
+            (
+                "Submission latency p50 / p99: HTTP; function; CLI",
+                "; ".join(_ms(edges[k]["ms"]) for k in ("http", "function", "cli")),
                 "",
             )
         )

@@ -9,6 +9,7 @@ and worker processes in a temporary directory (see ``bench.stack``), then measur
 4. the intelligence search at 100,000 and 1,000,000 rows (``bench.intel``);
 5. history events per full lifecycle (``bench.history``);
 6. the staff queue's query at 50,000 open cases, with its plans (``bench.queue``);
+7. submissions per second through HTTP, ``whn-intake`` and the function (``bench.intake``);
 
 and writes ``bench/results/latest.json`` and ``latest.md`` (printed too). Targets are
 reported as met or missed, never asserted. Timings are noisy on a shared machine: the
@@ -33,6 +34,7 @@ from temporalio.client import Client
 
 from bench import history, report
 from bench.compliance import bench_report
+from bench.intake import bench_intake
 from bench.intel import bench_intel
 from bench.lifecycle import Target, drive, dumps
 from bench.parked import Parking
@@ -82,8 +84,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--intel-queries", type=int, default=200, help="searches timed per size")
     p.add_argument(
         "--only",
-        default="lifecycle,baselines,parked,intel,queue,report",
-        help="comma-separated subset of lifecycle, baselines, parked, intel, queue, report",
+        default="lifecycle,baselines,parked,intel,queue,report,intake",
+        help="comma-separated subset of lifecycle, baselines, parked, intel, queue, report, intake",
+    )
+    p.add_argument(
+        "--intake-submissions", type=int, help="per edge, HTTP and function (1000; quick 200)"
     )
     p.add_argument(
         "--report-cases", type=int, help="cases in the promises report (100000; quick 10000)"
@@ -359,6 +364,11 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
             run.results["report"] = await bench_report(
                 stack.dsn, args.report_cases or default, runs=5
             )
+        if "intake" in only:
+            n = args.intake_submissions or (200 if args.quick else 1000)
+            run.results["intake"] = await bench_intake(
+                stack, client, n=n, concurrency=min(16, args.concurrency), cli_n=max(10, n // 20)
+            )
         results = run.results
     finally:
         await stack.stop()
@@ -379,6 +389,7 @@ def main() -> None:
         datefmt="%H:%M:%S",
     )
     logging.getLogger("whn").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
     results = asyncio.run(_main(args))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_text(json.dumps(results, indent=2, default=str) + "\n")

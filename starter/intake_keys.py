@@ -120,17 +120,25 @@ async def authenticate(pool: asyncpg.Pool, key: str) -> str | None:
     return name
 
 
-async def record_source(pool: asyncpg.Pool, report: Report, *, source: str) -> None:
-    """Record which intake system handed us ``report`` (before its case starts; the first wins)."""
+async def record_source(
+    pool: asyncpg.Pool, report: Report, *, source: str, duplicate: bool = False
+) -> None:
+    """Record which intake system handed us ``report`` (the first wins) and audit the
+    submission (actor ``intake:<name>``), in one round trip, once its case has started."""
     receipt_code = receipt_code_for(report.submission_id)
+    workflow_id = case_workflow_id(receipt_code)
     await pool.execute(
-        "INSERT INTO case_sources (submission_id, workflow_id, receipt_code, channel, source)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (submission_id) DO NOTHING",
+        "WITH source AS ("
+        " INSERT INTO case_sources (submission_id, workflow_id, receipt_code, channel, source)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (submission_id) DO NOTHING)"
+        " INSERT INTO audit_log (actor, action, workflow_id, allowed, reason)"
+        " VALUES ('intake:' || $5, 'intake-submit', $2, true, $6)",
         report.submission_id,
-        case_workflow_id(receipt_code),
+        workflow_id,
         receipt_code,
         report.channel.value,
         source,
+        "duplicate" if duplicate else None,
     )
 
 

@@ -80,10 +80,7 @@ async def submit_report(
     )
     # After the start: a 503 here is retried by the intake system, and the retry (same
     # case) records it; before, a refused start would leave a source for no case.
-    await record_source(pool, report, source=source)
-    await record_request(
-        pool, source, "intake-submit", result.workflow_id, "duplicate" if result.duplicate else None
-    )
+    await record_source(pool, report, source=source, duplicate=result.duplicate)
     if result.duplicate:
         response.status_code = 200
     return Created(receipt_code=result.receipt_code, created=not result.duplicate)
