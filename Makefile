@@ -38,6 +38,7 @@ lint-monitoring: $(STAMP)
 
 screenshots: $(STAMP) web-assets chromium
 	$(BIN)/python scripts/screenshots.py
+	$(BIN)/python scripts/track_screenshots.py
 
 # docker-compose.yml against the Compose Specification schema (vendored in check-jsonschema),
 # then deploy/lint.py: every profile and override stack (deploy/compose/) merged and checked,

@@ -43,6 +43,8 @@ from bench.queue import bench_queue
 from bench.queue import write as write_queue
 from bench.stack import BenchStack, WorkerProcess
 from bench.stats import CpuMeter
+from bench.track import bench_track
+from bench.track import write as write_track
 from bench.worker import VARIANTS
 from domain.case import Timings
 from whn.db import create_pool
@@ -84,8 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--intel-queries", type=int, default=200, help="searches timed per size")
     p.add_argument(
         "--only",
-        default="lifecycle,baselines,parked,intel,queue,report,intake",
-        help="comma-separated subset of lifecycle, baselines, parked, intel, queue, report, intake",
+        default="lifecycle,baselines,parked,intel,queue,report,intake,track",
+        help="comma-separated subset of lifecycle, baselines, parked, intel, queue, report,"
+        " intake, track",
     )
     p.add_argument(
         "--intake-submissions", type=int, help="per edge, HTTP and function (1000; quick 200)"
@@ -369,6 +372,13 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
             run.results["intake"] = await bench_intake(
                 stack, client, n=n, concurrency=min(16, args.concurrency), cli_n=max(10, n // 20)
             )
+        if "track" in only:
+            # The reporter's page: signed-in views per second at 10,000 cases (bench.track).
+            track = await bench_track(
+                stack.dsn, cases=10_000, seconds=5 if args.quick else 15, concurrency=16
+            )
+            write_track(track, args.out)
+            run.results["track"] = track
         results = run.results
     finally:
         await stack.stop()

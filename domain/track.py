@@ -41,7 +41,7 @@ TEAM_NAMES: dict[str, str] = {
 
 # Stages as the progress steps the page lists: the reporter sees where the case is on
 # the way, not a slug.
-STEPS = ("Report received", "Reviewed", "Investigation", "Finished")
+STEPS = ("Report received", "Review", "Investigation", "Finished")
 
 
 @dataclass(frozen=True)

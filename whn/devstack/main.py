@@ -137,6 +137,7 @@ def _banner(stack: DevStack) -> str:
 {_codec_lines(stack)}  Logs             {stack.logs_dir}
   Worker           {"running" if stack.worker else "not running"}
   whn-web          {web}/api/v1 (intake API; docs {web}/api/docs)
+  Track my report  {web}/track (the reporter's page: receipt code + email, or the link in a letter)
 
 In another shell, point the tools at this stack:
 

@@ -108,6 +108,10 @@ class DevStack:
             "WHN_MAIL_FROM": s.mail_from,
             "WHN_DATA_DIR": str(self.data_dir),
             "WHN_UI_URL": self.temporal.ui_url or s.ui_url,
+            # The reporter's page the letters link to (/track on whn-web).
+            "WHN_PUBLIC_URL": s.public_url
+            if "public_url" in s.model_fields_set
+            else f"http://127.0.0.1:{self.web_port}",
         } | ({"WHN_CODEC_KEY_FILE": str(s.codec_key_file.absolute())} if s.codec_key_file else {})
 
     async def start(self) -> None:
@@ -126,10 +130,11 @@ class DevStack:
         if self.temporal.ui_url is not None:
             self._start_codec_server(ring)
         await self.temporal.start()
+        # whn-web's port first: the worker's letters link to its /track (WHN_PUBLIC_URL).
+        self.web_port = web_port(self.web_port, chosen="web_port" in self.settings.model_fields_set)
         if self.run_worker:
             self._start_worker()
         self.intake_key = await dev_intake_key(self.settings.database_url, self.data_dir)
-        self.web_port = web_port(self.web_port, chosen="web_port" in self.settings.model_fields_set)
         self.web = start_web(dict(os.environ) | self.env(), self.web_port)
         await wait_web(self.web, self.web_port)
 
