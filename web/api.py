@@ -8,16 +8,20 @@ and in the audit log.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from starter import intake
-from starter.errors import RejectedError
+from starter.errors import RejectedError, UnavailableError
 from starter.intake_keys import record_request, record_source
 from web.deps import ClientDep, IntakeSystem, PoolDep, SettingsDep
 from web.errors import ErrorBody
+from whn.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
 
@@ -33,6 +37,19 @@ _REPORT_BODY = {
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Report"}}},
     }
 }
+
+
+@contextlib.asynccontextmanager
+async def bounded(settings: Settings) -> AsyncIterator[None]:
+    """At most ``web_request_timeout`` waiting on Temporal, then UnavailableError (503)."""
+    try:
+        async with asyncio.timeout(settings.web_request_timeout):
+            yield
+    except TimeoutError:
+        raise UnavailableError(
+            f"Temporal did not answer within {settings.web_request_timeout:g} s; send the"
+            " same request again (the same submission_id never starts a second case)"
+        ) from None
 
 
 class Created(BaseModel):
@@ -75,9 +92,10 @@ async def submit_report(
     pool: PoolDep,
 ) -> Created:
     report = intake.parse_report(await request.body())
-    result = await intake.submit(
-        client, report, task_queue=settings.task_queue, timings=settings.timings()
-    )
+    async with bounded(settings):
+        result = await intake.submit(
+            client, report, task_queue=settings.task_queue, timings=settings.timings()
+        )
     # After the start: a 503 here is retried by the intake system, and the retry (same
     # case) records it; before, a refused start would leave a source for no case.
     await record_source(pool, report, source=source, duplicate=result.duplicate)
@@ -116,9 +134,10 @@ async def send_details(
         body = DetailsText.model_validate_json(await request.body())
     except ValidationError as err:
         raise RejectedError(intake.describe_validation_error(err)) from None
-    workflow_id = await intake.details(
-        client, ref, body.text, database_url=settings.database_url, require_open_request=True
-    )
+    async with bounded(settings):
+        workflow_id = await intake.details(
+            client, ref, body.text, database_url=settings.database_url, require_open_request=True
+        )
     await record_request(pool, source, "intake-details", workflow_id, None)
     return Delivered(ref=ref, delivered=True)
 
@@ -132,4 +151,5 @@ async def send_details(
 async def case_status(
     ref: str, source: IntakeSystem, settings: SettingsDep, client: ClientDep
 ) -> intake.CaseStatus:
-    return await intake.status(client, ref, database_url=settings.database_url)
+    async with bounded(settings):
+        return await intake.status(client, ref, database_url=settings.database_url)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -51,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         lifespan="on",
     )
     server = uvicorn.Server(config)
+    # uvicorn hands a SIGTERM it handled back to the handler it found: a no-op one here,
+    # so a graceful stop exits 0 below rather than dying of the signal afterwards.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         server.run()
     except KeyboardInterrupt:

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 8000
     web_retry_after: int = 5
+    # The longest a request waits on Temporal (a hung server, a first connection) before
+    # its 503: a client retrying the same submission_id never starts a second case.
+    web_request_timeout: float = 10.0
     team_webhooks: dict[str, str] = Field(default_factory=dict)
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     metrics_host: str = "127.0.0.1"

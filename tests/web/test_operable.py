@@ -3,9 +3,11 @@ and refusing to start without a payload key."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -178,3 +180,63 @@ async def test_the_app_refuses_a_client_that_would_write_plaintext(dev_server, s
     )
     with pytest.raises(CodecKeyError, match="does not encrypt"):
         create_app(settings, client=plain)
+
+
+async def test_whn_web_drains_a_request_in_flight_on_sigterm(db_pool, pg_dsn, settings):
+    """SIGTERM during a request: it is answered, then the process exits 0."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # never answered; closed at the end
+
+    hung = await asyncio.start_server(hold, "127.0.0.1", 0)
+    name, key = await new_intake_key(db_pool)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WHN_")}
+    env |= {
+        "WHN_CODEC_KEYS": os.environ["WHN_CODEC_KEYS"],
+        "WHN_DATABASE_URL": pg_dsn,
+        # A "Temporal" that accepts and never answers: the submission waits its
+        # WHN_WEB_REQUEST_TIMEOUT, in flight when the signal comes, then gets its 503.
+        "WHN_TEMPORAL_ADDRESS": f"127.0.0.1:{hung.sockets[0].getsockname()[1]}",
+        "WHN_WEB_REQUEST_TIMEOUT": "4",
+        "WHN_WEB_PORT": str(port),
+        "WHN_DATA_DIR": str(settings.data_dir),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "whn-web"), env=env, stderr=asyncio.subprocess.PIPE
+    )
+    assert proc.stderr is not None
+    output = asyncio.create_task(proc.stderr.read())
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(
+            base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        ) as http:
+            for _ in range(200):
+                try:
+                    if (await http.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+            in_flight = asyncio.create_task(http.post("/api/v1/reports", json=report()))
+            await asyncio.sleep(1)
+            proc.send_signal(signal.SIGTERM)
+            answer = await in_flight
+        assert answer.status_code == 503 and "did not answer" in answer.json()["error"]
+        await asyncio.wait_for(proc.wait(), timeout=30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        for writer in held:
+            writer.close()
+        hung.close()
+    err = (await output).decode(errors="replace")
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    access = [
+        json.loads(line.split(": ", 1)[1]) for line in err.splitlines() if "whn.web.access" in line
+    ]
+    assert [(a["route"], a["status"]) for a in access][-1] == ("/api/v1/reports", 503)
+    assert key not in err
