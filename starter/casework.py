@@ -53,10 +53,15 @@ async def staff_roles(conn: asyncpg.Connection | asyncpg.Pool, actor: str) -> li
 
 # --- the queue --------------------------------------------------------------------------
 
+# reporter_added: the reporter sent something on their page (/track) since staff last
+# acted on the case (web/track.py writes its events under 'reporter.' keys).
 _QUEUE_COLUMNS = """receipt_code, stage, priority, due_at, overdue, flags, team, officer,
     crime_reference, investigation_reference, received_at, touched_at,
     CASE WHEN claimed_until > $1 THEN claimed_by END AS claimed_by,
-    CASE WHEN claimed_until > $1 THEN claimed_until END AS claimed_until"""
+    CASE WHEN claimed_until > $1 THEN claimed_until END AS claimed_until,
+    EXISTS (SELECT 1 FROM case_events e WHERE e.workflow_id = cases.workflow_id
+            AND e.event_key LIKE 'reporter.%'
+            AND e.at > coalesce(cases.touched_at, cases.received_at)) AS reporter_added"""
 _QUEUE_ORDER = "ORDER BY priority, due_at, received_at, receipt_code"
 
 
@@ -195,7 +200,9 @@ def _queue_row(r: asyncpg.Record, now: datetime) -> dict[str, Any]:
         "priority": r["priority"],
         "due_at": r["due_at"].isoformat() if r["due_at"] else None,
         "band": band(r["due_at"], now, overdue=r["overdue"]),
-        "next_action": next_action(r["stage"], flags),
+        "next_action": next_action(r["stage"], flags)
+        + ("; read what the reporter added" if r["reporter_added"] else ""),
+        "reporter_added": r["reporter_added"],
         "claimed_by": r["claimed_by"],
         "claimed_until": r["claimed_until"].isoformat() if r["claimed_until"] else None,
         "age": age_text(now - r["received_at"]),

@@ -17,7 +17,7 @@ from playwright.async_api import Browser, Page
 from temporalio.client import Client
 
 from domain.case import RequestDetails, Timings, case_workflow_id
-from starter import admin, intake
+from starter import admin, casework, intake
 from tests.helpers import EXAMPLES, until
 from tests.web.browser import serious
 from tests.web.conftest import serve
@@ -173,6 +173,16 @@ async def test_reporter_signs_in_answers_and_sees_the_case_move_on(
     assert "We have added what you sent" in await page.inner_text("#banner")
     assert "You sent us more information." in await page.inner_text("#timeline")
     assert await events(site, code, "reporter_information") == 1
+    # It shows in the staff queue, until a member of staff acts on the case.
+    queued = await casework.queue(
+        site.settings.database_url,
+        actor="handler-1",
+        role="call_handler",
+        review_deadline=site.settings.review_deadline,
+        limit=1000,
+    )
+    row = next(c for c in queued["cases"] if c["receipt_code"] == code)
+    assert row["reporter_added"] and "read what the reporter added" in row["next_action"]
     timeline = await page.inner_text("#timeline")
     assert "handler-1" not in timeline and "bicycles?" not in timeline
 
