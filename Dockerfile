@@ -23,7 +23,11 @@ COPY starter/ starter/
 COPY whn/ whn/
 COPY web/ web/
 COPY migrations/ migrations/
-RUN pip install --no-cache-dir .
+# The reporter's page's GOV.UK styles into web/static/govuk (not committed): without npm
+# here, scripts/vendor_govuk.py fetches the locked tarball and checks its integrity hash.
+COPY scripts/vendor_govuk.py scripts/
+RUN python scripts/vendor_govuk.py \
+    && pip install --no-cache-dir .
 
 
 FROM python:3.11.14-slim-bookworm

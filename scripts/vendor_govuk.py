@@ -6,7 +6,9 @@ package-lock.json, with the registry's integrity hash), then copies the compiled
 stylesheet and the images the page uses into ``web/static/govuk/``, served by whn-web
 at ``/static/govuk/``. Nothing is fetched from a CDN at run time. The built files are
 not committed (``.gitignore``); a fresh clone builds them here, and a second run with
-the same version does nothing.
+the same version does nothing. Where npm is missing (the Docker image's build stage),
+the same tarball is fetched from the npm registry (``NPM_CONFIG_REGISTRY``, default
+registry.npmjs.org) and checked against the lock file's integrity hash before use.
 
 The stylesheet is changed in two ways on the way: its ``/assets/`` URLs point at
 ``/static/govuk/assets/``, and its ``@font-face`` rules are dropped, because the GDS
@@ -16,11 +18,17 @@ fallback for other services is Arial, which the same font stacks name next.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,15 +47,41 @@ def built() -> bool:
     return stamp.is_file() and stamp.read_text().strip() == pinned()
 
 
+def fetch() -> None:
+    """Without npm: the locked tarball from the registry, checked, into node_modules."""
+    locked = json.loads((ASSETS / "package-lock.json").read_text())
+    entry = locked["packages"]["node_modules/govuk-frontend"]
+    registry = os.environ.get("NPM_CONFIG_REGISTRY", "https://registry.npmjs.org/").rstrip("/")
+    url = f"{registry}/govuk-frontend/-/govuk-frontend-{entry['version']}.tgz"
+    with urllib.request.urlopen(url, timeout=120) as response:
+        data = response.read()
+    algorithm, _, expected = entry["integrity"].partition("-")
+    if base64.b64encode(hashlib.new(algorithm, data).digest()).decode() != expected:
+        raise SystemExit(f"vendor_govuk: {url} does not match the lock file's integrity hash")
+    target = ASSETS / "node_modules" / "govuk-frontend"
+    shutil.rmtree(target, ignore_errors=True)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        for member in archive.getmembers():
+            name = Path(member.name)
+            if not member.isfile() or name.parts[0] != "package" or ".." in name.parts:
+                continue
+            out = target.joinpath(*name.parts[1:])
+            out.parent.mkdir(parents=True, exist_ok=True)
+            source = archive.extractfile(member)
+            assert source is not None
+            out.write_bytes(source.read())
+
+
 def build() -> None:
     npm = shutil.which("npm")
-    if npm is None:
-        raise SystemExit("vendor_govuk: npm not found (apt-get install npm)")
-    subprocess.run(
-        [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=ASSETS,
-        check=True,
-    )
+    if npm is None or os.environ.get("WHN_VENDOR_WITHOUT_NPM"):
+        fetch()
+    else:
+        subprocess.run(
+            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=ASSETS,
+            check=True,
+        )
     dist = ASSETS / "node_modules" / "govuk-frontend" / "dist" / "govuk"
     if OUT.exists():
         shutil.rmtree(OUT)

@@ -293,3 +293,34 @@ async def test_an_answer_to_a_lapsed_request_is_not_sent(site: Site, browser: Br
     await accessible(page)
     assert await events(site, code, "details_received") == 0
     await context.close()
+
+
+async def test_the_page_answers_and_keeps_an_answer_while_no_worker_runs(
+    dev_client, db_pool, settings, task_queue, browser: Browser
+) -> None:
+    shipped = settings.model_copy(update={"workflow_sandbox": False, "task_queue": task_queue})
+    app = create_app(shipped, client=dev_client, pool=db_pool)
+    async with serve(app) as url:
+        site = Site(url, shipped, dev_client, db_pool, task_queue)
+        async with build_worker(dev_client, db_pool, shipped, task_queue=task_queue):
+            code = await new_case(site)
+            await admin.act(
+                dev_client,
+                code,
+                RequestDetails(actor="handler-1", question="Was anything else taken?"),
+                database_url=shipped.database_url,
+            )
+            await stage_of(site, code, "awaiting_details")
+        # No worker now: the page still reads the case, and the answer is kept.
+        context = await browser.new_context()
+        page = await context.new_page()
+        await sign_in(page, site, code)
+        assert "We need more information from you" in await page.inner_text("#headline")
+        await page.fill("#answer", "A helmet as well.")
+        await page.click("button:has-text('Send your answer')")
+        assert "We have your answer" in await page.inner_text("#banner")
+        assert await events(site, code, "details_received") == 0
+        async with build_worker(dev_client, db_pool, shipped, task_queue=task_queue):
+            await stage_of(site, code, "awaiting_review")
+        assert await events(site, code, "details_received") == 1
+        await context.close()
