@@ -237,16 +237,21 @@ _EVENT_LINES: dict[str, str] = {
 def timeline(facts: CaseFacts) -> list[Line]:
     """What has happened so far, oldest first, in words the reporter may see."""
     lines: list[Line] = []
+    reopened = False
     for e in facts.events:
         if e.event.startswith("stage:"):
             stage = e.event.removeprefix("stage:")
             summary = str(e.detail.get("summary", ""))
             if stage == Stage.AWAITING_REVIEW.value and "lapsed" in summary:
                 text = "We did not hear back from you in time, so we carried on with what we had."
+            elif reopened and stage in (Stage.AWAITING_REVIEW.value, Stage.WITH_IMU.value):
+                text = "We started looking at your case again."
             else:
                 text = _STAGE_LINES.get(stage, "")
+            reopened = False
         else:
             text = _EVENT_LINES.get(e.event, "")
+            reopened = reopened or e.event == "reopened"
         if text and not (lines and lines[-1].text == text and lines[-1].at == e.at):
             lines.append(Line(e.at, text))
     return lines

@@ -43,3 +43,25 @@ def test_the_timeline_shows_only_what_the_reporter_may_see() -> None:
     assert request is not None and request.number == 2
     assert request.lapses_at == AT + timedelta(days=14)
     assert "Tuesday 15 December 2026 at 3:05pm" in next_steps(facts, PageTimings(), now=AT)[0]
+
+
+def test_a_reopened_case_says_so_rather_than_repeating_its_first_steps() -> None:
+    events = (
+        Event(AT, "received"),
+        Event(AT, "stage:with_imu", {"summary": "crime recorded"}),
+        Event(AT, "stage:closed_by_imu"),
+        Event(AT, "reporter.abc", {}),
+        Event(AT, "reopen_requested"),
+        Event(AT, "reopened", {"reason": "new witness"}),
+        Event(AT, "stage:with_imu", {"summary": "reopened"}),
+        Event(AT, "suspect:arrested", {"note": "named person"}),
+    )
+    facts = CaseFacts("WHN-A", Stage.WITH_IMU, AT, events=events)
+    assert [line.text for line in timeline(facts)] == [
+        "We received your report.",
+        "Your report was recorded as a crime.",
+        "Your case was closed without a further investigation.",
+        "You asked us to look at your case again.",
+        "Your case was opened again.",
+        "We started looking at your case again.",
+    ]
