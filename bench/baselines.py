@@ -144,6 +144,21 @@ class BaselineCaseWorkflow:
         return BaselineView(stage=self._stage, done=list(self._done))
 
     @workflow.update
+    async def touch(self, action: RequestDetails) -> ActionResult:
+        """The floor of one update (``bench.updatefloor``): validated, locked, the stage
+        search attribute set, answered; the stage stays, so it can be repeated."""
+        async with self._lock:
+            self._set_stage(self._stage)
+            return ActionResult(
+                receipt_code=self._inp.receipt_code, stage=self._stage, detail="touch"
+            )
+
+    @touch.validator
+    def _check_touch(self, action: RequestDetails) -> None:
+        if self._stage == Stage.CLOSED:
+            raise ApplicationError("closed", type="WrongStage")
+
+    @workflow.update
     async def request_details(self, action: RequestDetails) -> ActionResult:
         return await self._act("request_details", Stage.AWAITING_DETAILS)
 

@@ -41,13 +41,16 @@ class Parking:
         timings: Timings,
         *,
         concurrency: int,
+        prefix: str = "bench-parked",
+        cache_size: int | None = None,
     ) -> None:
         self.client = client
         self.stack = stack
         self.worker = worker
         self.timings = timings
         self.concurrency = concurrency
-        self.cache_size = stack.settings.max_cached_workflows
+        self.prefix = prefix
+        self.cache_size = cache_size or stack.settings.max_cached_workflows
         self.ids: list[str] = []
         self.untouched: list[str] = []
         self.rng = random.Random(7)
@@ -63,11 +66,11 @@ class Parking:
         gate = asyncio.Semaphore(self.concurrency)
         start = len(self.ids)
         new: list[str] = []
-        meter = CpuMeter(self._pids())
+        meter = CpuMeter(self.stack.pids(self.worker))
         meter.start()
 
         async def one(i: int) -> None:
-            report = template.model_copy(update={"submission_id": f"bench-parked-{i}"})
+            report = template.model_copy(update={"submission_id": f"{self.prefix}-{i}"})
             async with gate:
                 done = await submit(
                     self.client, report, task_queue=self.worker.task_queue, timings=self.timings
@@ -94,12 +97,8 @@ class Parking:
             **usage,
         }
 
-    async def measure(self, pool: asyncpg.Pool, actions: int) -> dict[str, Any]:
-        await asyncio.sleep(3)  # let the last activations and the server's writes settle
-        cases = len(self.ids)
-        worker_rss = self.worker.rss_bytes()
-        server_rss = self.stack.server_rss_bytes()
-        pg_bytes = await pool.fetchval("SELECT pg_database_size(current_database())")
+    async def admin_actions(self, actions: int) -> list[float]:
+        """``request-details`` on ``actions`` random untouched cases, one after another."""
         request = staff_actions(example_report())["request_details"]
         chosen = self.rng.sample(self.untouched, min(actions, len(self.untouched)))
         taken = set(chosen)
@@ -110,6 +109,20 @@ class Parking:
             t0 = time.perf_counter()
             await handle.execute_update(CaseWorkflow.request_details, request)
             update_ms.append((time.perf_counter() - t0) * 1000)
+        self.last_chosen = chosen
+        return update_ms
+
+    async def measure(self, pool: asyncpg.Pool, actions: int) -> dict[str, Any]:
+        await asyncio.sleep(3)  # let the last activations and the server's writes settle
+        cases = len(self.ids)
+        worker_rss = self.worker.rss_bytes()
+        server_rss = self.stack.server_rss_bytes()
+        pg_bytes = await pool.fetchval("SELECT pg_database_size(current_database())")
+        meter = CpuMeter(self.stack.pids(self.worker))
+        meter.start()
+        update_ms = await self.admin_actions(actions)
+        usage = meter.stop()
+        chosen = self.last_chosen
         breakdown = await self._breakdown(dict(zip(chosen, update_ms, strict=True)))
         query_ms = []
         for workflow_id in self.rng.sample(self.ids, min(actions, len(self.ids))):
@@ -132,6 +145,10 @@ class Parking:
             "worker_rss_idle_mib": round(self.worker_rss0 / MIB, 1),
             "server_rss_before_mib": round(self.server_rss0 / MIB, 1),
             "admin_ms": summary(update_ms),
+            "admin_cpu_ms_per_action": {
+                k: round(v * 1000 / max(1, len(update_ms)), 2)
+                for k, v in usage["cpu_s"].items()  # type: ignore[attr-defined]
+            },
             "admin_breakdown_ms": breakdown,
             "query_ms": summary(query_ms),
         }
@@ -151,11 +168,3 @@ class Parking:
             part: {k: v for k, v in summary(ms).items() if k in ("p50", "p99")}
             for part, ms in parts.items()
         }
-
-    def _pids(self) -> dict[str, int]:
-        pids = {"worker": self.worker.pid}
-        if self.stack.temporal.process:
-            pids["temporal"] = self.stack.temporal.process.pid
-        if self.stack.postgres.process:
-            pids["postgres"] = self.stack.postgres.process.pid
-        return pids

@@ -6,6 +6,9 @@ and worker processes in a temporary directory (see ``bench.stack``), then measur
 1. the full lifecycle of N cases, at several N (``bench.lifecycle``);
 2. the naive same-shape and floor baselines at the main N (``bench.baselines``);
 3. cases parked in review: RSS, database size and admin latency (``bench.parked``);
+   open-loop latency at shares of the measured maximum (``bench.lifecycle.drive_open``);
+   the floor of one update and the cost of the harness's polls (``bench.updatefloor``);
+   memory per cached case and per evicted case, with tracemalloc (``bench.memory``);
 4. the intelligence search at 100,000 and 1,000,000 rows (``bench.intel``);
 5. history events per full lifecycle (``bench.history``);
 6. the staff queue's query at 50,000 open cases, with its plans (``bench.queue``);
@@ -36,15 +39,17 @@ from bench import history, report
 from bench.compliance import bench_report
 from bench.intake import bench_intake
 from bench.intel import bench_intel
-from bench.lifecycle import Target, drive, dumps
+from bench.lifecycle import Target, drive, drive_open, dumps
+from bench.memory import bench_memory
 from bench.parked import Parking
 from bench.profile import profiled, summarise
 from bench.queue import bench_queue
 from bench.queue import write as write_queue
 from bench.stack import BenchStack, WorkerProcess
-from bench.stats import CpuMeter
+from bench.stats import CpuMeter, summary
 from bench.track import bench_track
 from bench.track import write as write_track
+from bench.updatefloor import bench_update_floor
 from bench.worker import VARIANTS
 from domain.case import Timings
 from whn.db import create_pool
@@ -67,6 +72,27 @@ BENCH_TIMINGS = Timings(
 )
 WARM_UP = 20
 HISTORY_SAMPLE = 20
+PARTS = (
+    "updatefloor",
+    "lifecycle",
+    "baselines",
+    "openloop",
+    "parked",
+    "memory",
+    "intel",
+    "queue",
+    "report",
+    "intake",
+    "track",
+)
+# Carried over from the previous results when their part is not run.
+CARRIED = {
+    "intel": ("intel",),
+    "queue": ("queue",),
+    "report": ("report",),
+    "intake": ("intake",),
+    "track": ("track",),
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -80,15 +106,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=64, help="cases in flight at once")
     p.add_argument("--parked", help="parked levels (default 1000,10000; quick 200,1000)")
     p.add_argument(
-        "--admin-actions", type=int, help="timed actions per parked level (200; quick 100)"
+        "--admin-actions", type=int, help="timed actions per parked level (1000; quick 200)"
+    )
+    p.add_argument(
+        "--open-loop-s", type=float, help="arrival window per open-loop load (120 s; quick 30)"
+    )
+    p.add_argument(
+        "--open-loop-loads",
+        default="0.25,0.5,0.75",
+        help="open-loop loads, as shares of the measured maximum throughput",
+    )
+    p.add_argument("--updates", type=int, help="sequential updates of the floor (1000; quick 300)")
+    p.add_argument(
+        "--memory-cache", type=int, help="cache size of the memory measure (300; quick 100)"
     )
     p.add_argument("--intel-rows", help="intelligence sizes (default 100000,1000000; quick 100000)")
     p.add_argument("--intel-queries", type=int, default=200, help="searches timed per size")
     p.add_argument(
         "--only",
-        default="lifecycle,baselines,parked,intel,queue,report,intake,track",
-        help="comma-separated subset of lifecycle, baselines, parked, intel, queue, report,"
-        " intake, track",
+        default=",".join(PARTS),
+        help="comma-separated subset of "
+        + ", ".join(PARTS)
+        + " (results of parts not run are carried over from the previous latest.json)",
     )
     p.add_argument(
         "--intake-submissions", type=int, help="per edge, HTTP and function (1000; quick 200)"
@@ -127,23 +166,13 @@ class Run:
         self.results: dict[str, Any] = {}
         self.plan: dict[str, list[str]] = {}
 
-    def _pids(self, worker: WorkerProcess) -> dict[str, int]:
-        pids = {"worker": worker.pid}
-        for name, proc in (
-            ("temporal", self.stack.temporal.process),
-            ("postgres", self.stack.postgres.process),
-        ):
-            if proc is not None:
-                pids[name] = proc.pid
-        return pids
-
     def _profile_path(self, name: str) -> Path | None:
         return self.args.out / "profiles" / f"{name}.txt" if self.args.profile else None
 
     async def measured(
         self, worker: WorkerProcess, target: Target, n: int, *, profile: str | None = None
     ) -> dict[str, Any]:
-        meter = CpuMeter(self._pids(worker))
+        meter = CpuMeter(self.stack.pids(worker))
         meter.start()
         async with profiled(worker.pid, self._profile_path(profile) if profile else None):
             result = await drive(
@@ -209,10 +238,16 @@ class Run:
         runs: dict[str, list[dict[str, Any]]] = {w: [] for w in workloads}
         for i in range(self.args.rounds):
             for workload in workloads if i % 2 == 0 else workloads[::-1]:
-                profile = "worker-lifecycle" if workload == "case" and i == 0 else None
-                runs[workload].append(
-                    await self.one_run(workload, self.main_n, f"{workload}-{i}", profile=profile)
-                )
+                runs[workload].append(await self.one_run(workload, self.main_n, f"{workload}-{i}"))
+        if self.args.profile and "case" in workloads:
+            # Its own run, beside the unprofiled rounds: py-spy's pauses never touch them.
+            n = min(self.main_n, 200)
+            profiled_run = await self.one_run(
+                "case", n, "case-profiled", profile="worker-lifecycle"
+            )
+            self.results["lifecycle_profiled"] = {
+                k: profiled_run[k] for k in ("cases", "cases_per_s", "cpu_ms_per_case", "load_1m")
+            }
         for workload, results in runs.items():
             best = sorted(results, key=lambda r: r["cases_per_s"])[(len(results) - 1) // 2]
             best["rounds_cases_per_s"] = [r["cases_per_s"] for r in results]
@@ -229,6 +264,143 @@ class Run:
             self._ratio("naive", runs)
         if ours and "floor" in runs:
             self._ratio("floor", runs)
+        self._cpu_per_case(runs)
+
+    def _cpu_per_case(self, runs: dict[str, list[dict[str, Any]]]) -> None:
+        """CPU ms per full lifecycle, worker + Temporal server + mail sink, median round.
+
+        PostgreSQL (only ours writes to it) is given beside it, and every figure also
+        net of the harness's polls (their count per case times their measured cost,
+        ``update_floor.cpu_ms_per_describe`` / ``_query``).
+        """
+        floor = self.results.get("update_floor", {})
+        names = {"case": "ours", "naive": "naive", "floor": "floor"}
+        out: dict[str, Any] = {}
+        parts: dict[str, Any] = {}
+        for workload, results in runs.items():
+            if not results:
+                continue
+
+            def engine(r: dict[str, Any]) -> float:
+                c = r["cpu_ms_per_case"]
+                return float(c.get("worker", 0) + c.get("temporal", 0) + c.get("sink", 0))
+
+            def polls(r: dict[str, Any]) -> float:
+                total = 0.0
+                for kind in ("describe", "query"):
+                    cost = floor.get(f"cpu_ms_per_{kind}")
+                    if cost:
+                        per = cost.get("worker", 0) + cost.get("temporal", 0)
+                        total += r["polls_per_case"].get(kind, 0) * per
+                return total
+
+            name = names[workload]
+            out[name] = round(statistics.median(engine(r) for r in results), 1)
+            parts[name] = {
+                "worker": statistics.median(r["cpu_ms_per_case"].get("worker", 0) for r in results),
+                "temporal": statistics.median(
+                    r["cpu_ms_per_case"].get("temporal", 0) for r in results
+                ),
+                "sink": statistics.median(r["cpu_ms_per_case"].get("sink", 0) for r in results),
+                "postgres": statistics.median(
+                    r["cpu_ms_per_case"].get("postgres", 0) for r in results
+                ),
+                "driver": statistics.median(r["cpu_ms_per_case"].get("driver", 0) for r in results),
+                "polls_estimate": round(statistics.median(polls(r) for r in results), 1),
+                "net_of_polls": round(statistics.median(engine(r) - polls(r) for r in results), 1),
+                "rounds": [round(engine(r), 1) for r in results],
+            }
+        self.results["cpu_ms_per_case"] = out
+        self.results["cpu_ms_per_case_parts"] = parts
+        if "ours" in out and "naive" in out:
+            self.results["cpu_ours_over_naive"] = round(out["ours"] / out["naive"], 3)
+        if "ours" in out and "floor" in out:
+            self.results["cpu_floor_over_ours"] = round(out["floor"] / out["ours"], 3)
+
+    async def update_floor(self) -> None:
+        quick = self.quick
+        self.results["update_floor"] = result = await bench_update_floor(
+            self.client,
+            self.stack,
+            BENCH_TIMINGS,
+            updates=self.args.updates or (300 if quick else 1000),
+            polls=100 if quick else 300,
+        )
+        u = result["updates"]
+        self.results["update_floor_ms"] = {"p50": u["p50"], "p99": u["p99"], "samples": u["n"]}
+
+    async def open_loop(self) -> None:
+        """Ours offered open-loop at shares of its measured maximum (the closed loop's)."""
+        peak = self.results.get("lifecycle", {}).get("cases_per_s")
+        if not peak:
+            return
+        window = self.args.open_loop_s or (30.0 if self.quick else 120.0)
+        worker = await self.stack.start_worker("case", "bench-open-loop")
+        out = []
+        try:
+            target = Target("case", worker.task_queue, BENCH_TIMINGS)
+            await drive(self.client, target, WARM_UP, concurrency=WARM_UP, label="warm-open")
+            for share in _floats(self.args.open_loop_loads):
+                meter = CpuMeter(self.stack.pids(worker))
+                meter.start()
+                r = await drive_open(
+                    self.client,
+                    target,
+                    peak * share,
+                    window,
+                    label=f"open-{share}",
+                    mail_dir=self.stack.mail_dir,
+                )
+                r.update(meter.stop())
+                u, rc = r["update_ms"], r.get("receipt_ms", {})
+                out.append(
+                    {
+                        "load": share,
+                        "update_ms": {"p50": u.get("p50"), "p99": u.get("p99"), "samples": u["n"]},
+                        "receipt_ms": {
+                            "p50": rc.get("p50"),
+                            "p99": rc.get("p99"),
+                            "samples": rc.get("n", 0),
+                        },
+                        **r,
+                    }
+                )
+                log.info("open loop %.2f: %s", share, json.dumps(out[-1]))
+        finally:
+            await worker.stop()
+        self.results["open_loop"] = out
+        self.results["open_loop_peak_per_s"] = peak
+
+    async def memory(self) -> None:
+        cache = self.args.memory_cache or (100 if self.quick else 300)
+        pool = await create_pool(self.stack.dsn, max_size=2)
+        try:
+            result = await bench_memory(
+                self.client,
+                self.stack,
+                pool,
+                BENCH_TIMINGS,
+                cache=cache,
+                evicted=2 * cache,
+                concurrency=self.args.concurrency,
+            )
+        finally:
+            await pool.close()
+        # Of record: RSS per cached case without tracemalloc (the parked measure's first
+        # level, all cached) when it ran; tracemalloc's bookkeeping inflates the other.
+        levels = self.results.get("parked", {}).get("levels", [])
+        cached = [lv for lv in levels if lv["cases"] <= self.stack.settings.max_cached_workflows]
+        result["kib_per_cached_case"] = (
+            cached[-1]["worker_kib_per_case"]
+            if cached
+            else result["rss_kib_per_cached_case_with_tracemalloc"]
+        )
+        result["kib_per_cached_case_from"] = (
+            f"parked {cached[-1]['cases']:,}, all cached, no tracemalloc"
+            if cached
+            else "memory measure, with tracemalloc"
+        )
+        self.results["memory"] = result
 
     def _ratio(self, base: str, runs: dict[str, list[dict[str, Any]]]) -> None:
         by_round = [
@@ -268,7 +440,7 @@ class Run:
 
     async def parked(self) -> None:
         levels = _ints(self.args.parked, "200,1000" if self.quick else "1000,10000")
-        actions = self.args.admin_actions or (100 if self.quick else 200)
+        actions = self.args.admin_actions or (200 if self.quick else 1000)
         worker = await self.stack.start_worker("case", "bench-parked")
         pool = await create_pool(self.stack.dsn, max_size=2)
         try:
@@ -279,10 +451,24 @@ class Run:
             out = []
             for level in levels:
                 fill = await parking.park_to(level, pool)
-                profile = f"worker-parked-{level}" if level == levels[-1] else None
-                async with profiled(worker.pid, self._profile_path(profile) if profile else None):
-                    measured = await parking.measure(pool, actions)
+                measured = await parking.measure(pool, actions)
+                if self.args.profile and level == levels[-1]:
+                    # Extra actions under py-spy, after (never among) the timed ones.
+                    path = self._profile_path(f"worker-parked-{level}")
+                    async with profiled(worker.pid, path):
+                        spied = await parking.admin_actions(min(200, actions))
+                    measured["admin_ms_profiled"] = summary(spied)
                 out.append({**measured, "parking": fill})
+                self.results[f"parked_{level}"] = {
+                    "update_ms": measured["admin_ms"],
+                    "worker_rss_mib": measured["worker_rss_mib"],
+                    "server_rss_mib": measured["server_rss_mib"],
+                    "pg_kib_per_case": measured["pg_kib_per_case"],
+                    "worker_kib_per_case": measured["worker_kib_per_case"],
+                    "server_kib_per_case": measured["server_kib_per_case"],
+                    "query_ms": measured["query_ms"],
+                    "cached": min(level, parking.cache_size),
+                }
                 log.info("parked %d: %s", level, json.dumps(out[-1]))
             top = out[-1]
             self.results["parked"] = {
@@ -349,6 +535,8 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
                 },
             }
         )
+        if "updatefloor" in only:
+            await run.update_floor()
         if only & {"lifecycle", "baselines"}:
             await run.history()
             workloads = ["case"] if "lifecycle" in only else []
@@ -356,8 +544,12 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
             await run.compare(workloads)
         if "lifecycle" in only:
             await run.scaling()
+        if "openloop" in only:
+            await run.open_loop()
         if "parked" in only:
             await run.parked()
+        if "memory" in only:
+            await run.memory()
         if "intel" in only:
             await run.intel()
         if "queue" in only:
@@ -383,12 +575,38 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         await stack.stop()
     results["duration_s"] = round(time.time() - started, 1)
+    _carry_over(results, only, args.out / "latest.json")
     if args.profile:
         results["profiles"] = {
             p.stem: summarise(p) for p in sorted((args.out / "profiles").glob("*.txt"))
         }
     results["targets"] = report.targets(results)
     return results
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x]
+
+
+def _carry_over(results: dict[str, Any], only: set[str], previous: Path) -> None:
+    """Results of the parts not run this time, from the previous file, marked so."""
+    try:
+        old = json.loads(previous.read_text())
+    except (OSError, ValueError):
+        return
+    carried = []
+    for part, keys in CARRIED.items():
+        if part in only:
+            continue
+        for key in keys:
+            if key in old and key not in results:
+                results[key] = old[key]
+                carried.append(key)
+    if carried:
+        results["carried_over"] = {
+            "keys": carried,
+            "from_run": old.get("carried_over", {}).get("from_run") or old.get("generated_at"),
+        }
 
 
 def main() -> None:

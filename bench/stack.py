@@ -145,14 +145,24 @@ class BenchStack:
         )
         out.close()
 
-    async def start_worker(self, workload: str, task_queue: str) -> WorkerProcess:
-        """Start a worker for ``workload`` (case, naive, floor) and wait until it polls."""
+    @property
+    def sink_pid(self) -> int | None:
+        return self._sink.pid if self._sink is not None else None
+
+    async def start_worker(
+        self, workload: str, task_queue: str, *, extra_env: dict[str, str] | None = None
+    ) -> WorkerProcess:
+        """Start a worker for ``workload`` (case, naive, floor) and wait until it polls.
+
+        ``extra_env``: settings for this worker alone (the memory measure's cache size
+        and ``BENCH_TRACEMALLOC``); every other one is the worker's default.
+        """
         log_path = self.logs / f"worker-{task_queue}.log"
         out = log_path.open("ab")
         proc = _process.spawn(
             [sys.executable, "-m", "bench.worker", workload],
             output=out,
-            env=self.env(task_queue),
+            env={**self.env(task_queue), **(extra_env or {})},
             cwd=ROOT,
         )
         out.close()
@@ -164,6 +174,18 @@ class BenchStack:
                 raise RuntimeError(f"{workload} worker did not start:\n{_process.tail(log_path)}")
             await asyncio.sleep(0.05)
         return WorkerProcess(proc, workload, task_queue)
+
+    def pids(self, worker: WorkerProcess | None = None) -> dict[str, int]:
+        """The processes whose CPU a workload spends: worker, server, PostgreSQL, mail sink."""
+        pids = {"worker": worker.pid} if worker is not None else {}
+        for name, proc in (
+            ("temporal", self.temporal.process),
+            ("postgres", self.postgres.process),
+            ("sink", self._sink),
+        ):
+            if proc is not None:
+                pids[name] = proc.pid
+        return pids
 
     def server_rss_bytes(self) -> int:
         proc = self.temporal.process

@@ -14,16 +14,20 @@ MIB = 1024 * 1024
 
 
 def summary(samples_ms: Iterable[float]) -> dict[str, float | int]:
-    """p50/p95/p99/max/mean of latencies in ms (nearest-rank percentiles)."""
+    """p50/p95/p99/max/mean of latencies in ms (nearest-rank percentiles).
+
+    ``n`` and ``samples`` (the same number) say how many timings each percentile is of.
+    """
     ms = sorted(samples_ms)
     if not ms:
-        return {"n": 0}
+        return {"n": 0, "samples": 0}
 
     def pct(p: float) -> float:
         return round(ms[max(0, math.ceil(p / 100 * len(ms)) - 1)], 2)
 
     return {
         "n": len(ms),
+        "samples": len(ms),
         "p50": pct(50),
         "p95": pct(95),
         "p99": pct(99),

@@ -12,13 +12,21 @@ worker's tuning changes all three workloads alike.
 it, see ``WHN_WORKFLOW_SANDBOX``) or ``passthrough`` (the sandbox with every module
 passed through: no per-workflow re-import). Unset, the worker is as shipped.
 
+``BENCH_TRACEMALLOC=FILE`` (the memory measure only) starts ``tracemalloc`` and, on
+every SIGUSR1, writes what Python has allocated (total, and by file of the allocating
+line) to FILE as JSON: set against the process's RSS it says which part of a cached
+case's memory is Python objects and which is native (the SDK's Rust core, allocator).
+
 Ready when its log says ``worker polling task queue`` (``bench.stack`` waits for it).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import sys
+import tracemalloc
 from typing import Any
 
 from temporalio.worker import Worker
@@ -57,6 +65,31 @@ def _build_worker(workload: str, variant: str | None) -> Any:
     return build
 
 
+def _trace_memory(out: str) -> None:
+    tracemalloc.start(1)
+
+    def dump(*_: object) -> None:
+        snapshot = tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.Filter(False, tracemalloc.__file__)]
+        )
+        by_file = snapshot.statistics("filename")
+        total = sum(s.size for s in by_file)
+        data = {
+            "traced_bytes": total,
+            "by_file": {str(s.traceback[0].filename): s.size for s in by_file[:400]},
+            "by_line": {
+                f"{s.traceback[0].filename}:{s.traceback[0].lineno}": s.size
+                for s in snapshot.statistics("lineno")[:60]
+            },
+        }
+        tmp = out + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(data, f)
+        os.replace(tmp, out)
+
+    signal.signal(signal.SIGUSR1, dump)
+
+
 def main() -> None:
     workload = sys.argv[1] if len(sys.argv) > 1 else "case"
     variant = os.environ.get("BENCH_WORKER_VARIANT") or None
@@ -64,6 +97,8 @@ def main() -> None:
         raise SystemExit(
             "usage: [BENCH_WORKER_VARIANT=...] python -m bench.worker {case,naive,floor}"
         )
+    if trace := os.environ.get("BENCH_TRACEMALLOC"):
+        _trace_memory(trace)
     whn_worker.build_worker = _build_worker(workload, variant)  # type: ignore[assignment]
     print(f"bench worker: {workload}, {variant or 'as shipped'}", file=sys.stderr, flush=True)
     whn_worker.main()

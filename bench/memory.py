@@ -1,0 +1,127 @@
+"""Memory per cached case, where it goes, and what an evicted case leaves behind.
+
+One worker of our case workflow with a small cache (``WHN_MAX_CACHED_WORKFLOWS`` =
+``cache``) and ``tracemalloc`` on (``BENCH_TRACEMALLOC``, see ``bench.worker``):
+
+1. ``cache`` / 2 cases parked in review (so that what loads once, on first use, such as
+   the postcode table, is loaded): RSS and Python's traced bytes;
+2. ``cache`` cases parked, every one cached: the growth per cached case over the second
+   half, RSS and traced, and the traced growth by file and line (which code's objects a
+   cached case holds);
+3. ``evicted`` more cases parked: the cache stays full, so as many cases have been
+   evicted; the growth per evicted case is what an evicted case leaves behind.
+
+RSS minus traced is memory Python's allocator does not see: the SDK's Rust core (its
+own copy of each cached run's state and pending history), and allocator slack.
+tracemalloc's own bookkeeping inflates RSS here, so the RSS per cached case of record is
+the parked measure's (no tracemalloc, every case of its first level cached).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from temporalio.client import Client
+
+from bench.parked import Parking
+from bench.stack import ROOT, BenchStack
+from domain.case import Timings
+
+KIB = 1024
+
+
+async def _snapshot(pid: int, path: Path) -> dict[str, Any]:
+    before = path.stat().st_mtime_ns if path.exists() else 0
+    os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 300
+    while not path.exists() or path.stat().st_mtime_ns == before:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the worker wrote no tracemalloc snapshot")
+        await asyncio.sleep(0.2)
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def _short(filename: str) -> str:
+    for marker in ("site-packages/", "/lib/python3.11/"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename.removeprefix(str(ROOT) + "/")
+
+
+def _growth(a: dict[str, Any], b: dict[str, Any], per: int, key: str, top: int) -> dict[str, float]:
+    grown = {
+        name: size - a[key].get(name, 0)
+        for name, size in b[key].items()
+        if size - a[key].get(name, 0) > 0
+    }
+    best = sorted(grown.items(), key=lambda kv: -kv[1])[:top]
+    return {_short(name): round(size / KIB / per, 2) for name, size in best}
+
+
+async def bench_memory(
+    client: Client,
+    stack: BenchStack,
+    pool: asyncpg.Pool,
+    timings: Timings,
+    *,
+    cache: int,
+    evicted: int,
+    concurrency: int,
+) -> dict[str, Any]:
+    trace = stack.dir / "tracemalloc.json"
+    worker = await stack.start_worker(
+        "case",
+        "bench-memory",
+        extra_env={"WHN_MAX_CACHED_WORKFLOWS": str(cache), "BENCH_TRACEMALLOC": str(trace)},
+    )
+    try:
+        parking = Parking(
+            client,
+            stack,
+            worker,
+            timings,
+            concurrency=concurrency,
+            prefix="bench-memory",
+            cache_size=cache,
+        )
+        half = cache // 2
+        await parking.park_to(half, pool)
+        await asyncio.sleep(3)
+        idle_rss = worker.rss_bytes()
+        idle = await _snapshot(worker.pid, trace)
+        await parking.park_to(cache, pool)
+        await asyncio.sleep(3)
+        cached_rss = worker.rss_bytes()
+        cached = await _snapshot(worker.pid, trace)
+        await parking.park_to(cache + evicted, pool)
+        await asyncio.sleep(3)
+        after_rss = worker.rss_bytes()
+        after = await _snapshot(worker.pid, trace)
+    finally:
+        await worker.stop()
+    grown = cache - half
+    rss_cached = (cached_rss - idle_rss) / KIB / grown
+    traced_cached = (cached["traced_bytes"] - idle["traced_bytes"]) / KIB / grown
+    return {
+        "cache": cache,
+        "evicted": evicted,
+        "worker_rss_half_full_mib": round(idle_rss / KIB / KIB, 1),
+        "rss_kib_per_cached_case_with_tracemalloc": round(rss_cached, 2),
+        "traced_kib_per_cached_case": round(traced_cached, 2),
+        "native_kib_per_cached_case": round(rss_cached - traced_cached, 2),
+        "traced_kib_per_cached_case_by_file": _growth(idle, cached, grown, "by_file", 25),
+        "traced_kib_per_cached_case_by_line": _growth(idle, cached, grown, "by_line", 25),
+        "evicted_rss_kib_per_case": round((after_rss - cached_rss) / KIB / evicted, 2),
+        "evicted_traced_kib_per_case": round(
+            (after["traced_bytes"] - cached["traced_bytes"]) / KIB / evicted, 2
+        ),
+        "evicted_traced_kib_per_case_by_file": _growth(cached, after, evicted, "by_file", 10),
+    }
