@@ -75,12 +75,19 @@ async def bench_memory(
     cache: int,
     evicted: int,
     concurrency: int,
+    env: dict[str, str] | None = None,
+    label: str = "bench-memory",
 ) -> dict[str, Any]:
-    trace = stack.dir / "tracemalloc.json"
+    """``env``: more of the worker's environment (``MALLOC_ARENA_MAX``, to try)."""
+    trace = stack.dir / f"{label}.json"
     worker = await stack.start_worker(
         "case",
-        "bench-memory",
-        extra_env={"WHN_MAX_CACHED_WORKFLOWS": str(cache), "BENCH_TRACEMALLOC": str(trace)},
+        label,
+        extra_env={
+            "WHN_MAX_CACHED_WORKFLOWS": str(cache),
+            "BENCH_TRACEMALLOC": str(trace),
+            **(env or {}),
+        },
     )
     try:
         parking = Parking(
@@ -89,7 +96,7 @@ async def bench_memory(
             worker,
             timings,
             concurrency=concurrency,
-            prefix="bench-memory",
+            prefix=label,
             cache_size=cache,
         )
         half = cache // 2

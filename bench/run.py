@@ -384,6 +384,25 @@ class Run:
                 evicted=2 * cache,
                 concurrency=self.args.concurrency,
             )
+            # glibc's malloc gives each thread an arena of its own; the SDK's core runs
+            # many threads, so the same memory may sit in more RSS. Tried alike.
+            result["malloc_arena_max_2"] = {
+                k: v
+                for k, v in (
+                    await bench_memory(
+                        self.client,
+                        self.stack,
+                        pool,
+                        BENCH_TIMINGS,
+                        cache=cache,
+                        evicted=2 * cache,
+                        concurrency=self.args.concurrency,
+                        env={"MALLOC_ARENA_MAX": "2"},
+                        label="bench-memory-arenas",
+                    )
+                ).items()
+                if not k.endswith(("_by_file", "_by_line"))
+            }
         finally:
             await pool.close()
         # Of record: RSS per cached case without tracemalloc (the parked measure's first

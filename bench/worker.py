@@ -22,6 +22,7 @@ Ready when its log says ``worker polling task queue`` (``bench.stack`` waits for
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -69,6 +70,7 @@ def _trace_memory(out: str) -> None:
     tracemalloc.start(1)
 
     def dump(*_: object) -> None:
+        gc.collect()  # what is held, not garbage awaiting the cycle collector
         snapshot = tracemalloc.take_snapshot().filter_traces(
             [tracemalloc.Filter(False, tracemalloc.__file__)]
         )
