@@ -3,8 +3,9 @@
 The period is of receipt: cases received from the start of ``from`` to the end of ``to``,
 days in the force's time (Europe/London). A deadline not met is ``missed`` once the
 workflow recorded it so or its due time is past ``as_of`` (a closed case records no
-more), else ``open``. Every figure, splits and weekly trend included, comes from one
-scan (``GROUPING SETS``).
+more), else ``open``. The figures and every split requested come from one scan
+(``GROUPING SETS``), the weekly trend from a second; the morning summary's figures
+(``Summaries``) and the worker's gauges (``publish_live_counts``) read the same table.
 """
 
 from __future__ import annotations
