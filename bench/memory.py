@@ -30,9 +30,11 @@ from typing import Any
 import asyncpg
 from temporalio.client import Client
 
+from bench.baselines import BaselineCaseWorkflow, BaselineInput
+from bench.lifecycle import example_report
 from bench.parked import Parking
 from bench.stack import ROOT, BenchStack
-from domain.case import Timings
+from domain.case import Timings, receipt_code_for
 
 KIB = 1024
 
@@ -66,6 +68,45 @@ def _growth(a: dict[str, Any], b: dict[str, Any], per: int, key: str, top: int) 
     return {_short(name): round(size / KIB / per, 2) for name, size in best}
 
 
+class FloorParking:
+    """Floor workflows started and left once they have set their stage (no activities)."""
+
+    def __init__(self, client: Client, task_queue: str, timings: Timings, label: str) -> None:
+        self.client = client
+        self.task_queue = task_queue
+        self.timings = timings
+        self.label = label
+        self.started = 0
+
+    async def park_to(self, total: int, pool: asyncpg.Pool) -> None:
+        report = example_report()
+        gate = asyncio.Semaphore(32)
+
+        async def one(i: int) -> None:
+            r = report.model_copy(update={"submission_id": f"{self.label}-{i}"})
+            async with gate:
+                await self.client.start_workflow(
+                    BaselineCaseWorkflow.run,
+                    BaselineInput(
+                        report=r,
+                        receipt_code=receipt_code_for(r.submission_id),
+                        timings=self.timings,
+                        timers=False,
+                    ),
+                    id=f"{self.label}-{i}",
+                    task_queue=self.task_queue,
+                )
+
+        await asyncio.gather(*(one(i) for i in range(self.started, total)))
+        self.started = total
+        query = f"TaskQueue = '{self.task_queue}' AND CaseStage = 'awaiting_review'"
+        deadline = time.monotonic() + 600
+        while (await self.client.count_workflows(query)).count < total:
+            if time.monotonic() > deadline:
+                raise TimeoutError("floor workflows did not all reach their stage")
+            await asyncio.sleep(0.5)
+
+
 async def bench_memory(
     client: Client,
     stack: BenchStack,
@@ -77,11 +118,14 @@ async def bench_memory(
     concurrency: int,
     env: dict[str, str] | None = None,
     label: str = "bench-memory",
+    workload: str = "case",
 ) -> dict[str, Any]:
-    """``env``: more of the worker's environment (``MALLOC_ARENA_MAX``, to try)."""
+    """``env``: more of the worker's environment (``MALLOC_ARENA_MAX``, to try);
+    ``workload`` ``floor``: the floor baseline's workflow parked instead of ours, on the
+    same worker configuration (converter, codec, tracing), the engine's own share."""
     trace = stack.dir / f"{label}.json"
     worker = await stack.start_worker(
-        "case",
+        workload,
         label,
         extra_env={
             "WHN_MAX_CACHED_WORKFLOWS": str(cache),
@@ -90,14 +134,18 @@ async def bench_memory(
         },
     )
     try:
-        parking = Parking(
-            client,
-            stack,
-            worker,
-            timings,
-            concurrency=concurrency,
-            prefix=label,
-            cache_size=cache,
+        parking: Parking | FloorParking = (
+            Parking(
+                client,
+                stack,
+                worker,
+                timings,
+                concurrency=concurrency,
+                prefix=label,
+                cache_size=cache,
+            )
+            if workload == "case"
+            else FloorParking(client, worker.task_queue, timings, label)
         )
         half = cache // 2
         await parking.park_to(half, pool)

@@ -403,6 +403,23 @@ class Run:
                 ).items()
                 if not k.endswith(("_by_file", "_by_line"))
             }
+            result["floor_workflow"] = {
+                k: v
+                for k, v in (
+                    await bench_memory(
+                        self.client,
+                        self.stack,
+                        pool,
+                        BENCH_TIMINGS,
+                        cache=cache,
+                        evicted=2 * cache,
+                        concurrency=self.args.concurrency,
+                        label="bench-memory-floor",
+                        workload="floor",
+                    )
+                ).items()
+                if not k.endswith("_by_line")
+            }
         finally:
             await pool.close()
         # Of record: RSS per cached case without tracemalloc (the parked measure's first
