@@ -95,6 +95,9 @@ async def make_report(
         return await compliance_report(
             pool, date_from=date_from, date_to=date_to, team=team, splits=splits, as_of=as_of
         )
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+        # A database gone mid-report, or one without the projection (migration 005).
+        raise UnavailableError(f"PostgreSQL: {type(err).__name__}: {err}".splitlines()[0]) from None
     finally:
         await pool.close()
 

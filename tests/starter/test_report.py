@@ -343,9 +343,7 @@ async def test_deadlines_the_store_never_had_are_asked_of_temporal(
 ):
     """Cases recorded before the projection existed: backfilled from their workflows."""
     async with build_worker(client, report_pool, settings, task_queue=task_queue):
-        submitted = await submit(
-            client, example("ordinary"), task_queue=task_queue, timings=FAST
-        )
+        submitted = await submit(client, example("ordinary"), task_queue=task_queue, timings=FAST)
         handle = client.get_workflow_handle_for(CaseWorkflow.run, submitted.workflow_id)
         await wait_stage(handle, Stage.AWAITING_REVIEW)
         query = "SELECT * FROM case_deadlines ORDER BY 1, 2"
@@ -368,3 +366,19 @@ async def test_deadlines_the_store_never_had_are_asked_of_temporal(
         assert await backfill_from_temporal(client, report_pool) == (1, 1)
     assert await rebuild_deadlines(report_pool) == len(before)
     assert [tuple(r) for r in await report_pool.fetch(query)] == before
+
+
+async def test_report_without_the_database_is_exit_1_and_one_line():
+    result = await _cli(
+        "report",
+        "--from",
+        "2026-06-01",
+        "--to",
+        "2026-06-30",
+        "--as",
+        "supervisor-1",
+        dsn="postgresql://whn:x@127.0.0.1:9/whn",
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("whn-admin: PostgreSQL could not be reached")
+    assert len(result.stderr.strip().splitlines()) == 1
