@@ -87,8 +87,10 @@ async def test_every_command_without_a_key_refuses_and_sends_nothing(cli, dev_cl
     assert not [e for e in after if "signaled" in e or "update" in e], after
     assert len(after) >= len(before)
 
-    # The worker will not start either.
+    # Nor do the worker and the codec server start.
     err = _refusal(await bare("whn-worker"))
+    assert "WHN_CODEC_KEYS" in err
+    err = _refusal(await Cli(bare.env | {"WHN_CODEC_TOKEN": "t" * 32})("whn-codec-server"))
     assert "WHN_CODEC_KEYS" in err
 
 

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from domain.case import case_workflow_id
@@ -27,7 +29,6 @@ from web.app import create_app
 from whn.codec import CodecKeyError
 from whn.devstack.temporal_server import TemporalDevServer, free_port
 from whn.settings import Settings
-from whn.telemetry import setup_tracing, tracing_interceptor
 from worker import build_worker
 
 PERSONAL = ("Karen Smith", "karen@example.org", "+44 7700 900123", "12 Mill Road", "bicycles")
@@ -88,12 +89,12 @@ async def test_postgres_unreachable_is_503_and_readyz_says_so(dev_client, settin
 async def test_an_http_case_is_one_trace_and_no_personal_data_in_history_logs_or_spans(
     dev_server, dev_client, db_pool, settings, task_queue, caplog
 ):
+    # A tracer provider of this test's own (the process-wide one is another test's).
     mine = InMemorySpanExporter()
-    provider = setup_tracing(settings, service_name="test", exporter=InMemorySpanExporter())
-    assert provider is not None
+    provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(mine))
     config = dev_client.config()
-    config["interceptors"] = [tracing_interceptor()]
+    config["interceptors"] = [TracingInterceptor(provider.get_tracer("test"))]
     traced = Client(**config)
     shipped = settings.model_copy(update={"workflow_sandbox": False, "task_queue": task_queue})
     app = create_app(shipped, client=traced, pool=db_pool, tracer_provider=provider)
