@@ -143,15 +143,22 @@ async def record_source(
 
 
 async def record_request(
-    pool: asyncpg.Pool, source: str, action: str, workflow_id: str, reason: str | None
+    pool: asyncpg.Pool,
+    source: str,
+    action: str,
+    workflow_id: str,
+    reason: str | None,
+    *,
+    allowed: bool = True,
 ) -> None:
     """An intake system's request, in the audit log (actor ``intake:<name>``)."""
     await pool.execute(
         "INSERT INTO audit_log (actor, action, workflow_id, allowed, reason)"
-        " VALUES ($1, $2, $3, true, $4)",
+        " VALUES ($1, $2, $3, $4, $5)",
         f"intake:{source}",
         action,
         workflow_id,
+        allowed,
         reason,
     )
 

@@ -16,8 +16,9 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from domain.case import case_workflow_id, receipt_code_for
 from starter import intake
-from starter.errors import RejectedError, UnavailableError
+from starter.errors import ConflictError, RejectedError, UnavailableError
 from starter.intake_keys import record_request, record_source
 from web.deps import ClientDep, IntakeSystem, PoolDep, SettingsDep
 from web.errors import ErrorBody
@@ -92,10 +93,17 @@ async def submit_report(
     pool: PoolDep,
 ) -> Created:
     report = intake.parse_report(await request.body())
-    async with bounded(settings):
-        result = await intake.submit(
-            client, report, task_queue=settings.task_queue, timings=settings.timings()
+    try:
+        async with bounded(settings):
+            result = await intake.submit(
+                client, report, task_queue=settings.task_queue, timings=settings.timings()
+            )
+    except ConflictError as refused:  # a submission_id reused: audited as refused
+        workflow_id = case_workflow_id(receipt_code_for(report.submission_id))
+        await record_request(
+            pool, source, "intake-submit", workflow_id, str(refused), allowed=False
         )
+        raise
     # After the start: a 503 here is retried by the intake system, and the retry (same
     # case) records it; before, a refused start would leave a source for no case.
     await record_source(pool, report, source=source, duplicate=result.duplicate)

@@ -73,7 +73,7 @@ async def test_two_identical_requests_racing_start_one_case(web, dev_client, db_
     assert len(runs) == 1
 
 
-async def test_a_submission_id_used_for_another_report_is_409_and_the_case_untouched(web):
+async def test_a_submission_id_used_for_another_report_is_409_and_the_case_untouched(web, db_pool):
     body = report()
     first = await web.http.post("/api/v1/reports", json=body)
     code = first.json()["receipt_code"]
@@ -82,6 +82,12 @@ async def test_a_submission_id_used_for_another_report_is_409_and_the_case_untou
     assert refused.status_code == 409
     assert "already used for a different report" in refused.json()["error"]
     assert code in refused.json()["error"]
+    audited = await db_pool.fetchval(
+        "SELECT allowed FROM audit_log WHERE actor = $1 AND workflow_id = $2 AND NOT allowed",
+        f"intake:{web.name}",
+        case_workflow_id(code),
+    )
+    assert audited is False
     # Still the first report's case, which goes on as before.
     await until(lambda: _reviewed(web, code), what="first case reviewed")
 
