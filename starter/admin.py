@@ -80,7 +80,12 @@ async def act(
         if err.status == RPCStatusCode.NOT_FOUND:
             raise RejectedError(f"case {ref} is closed: no further actions") from None
         if err.status == RPCStatusCode.DEADLINE_EXCEEDED:
-            raise UnavailableError("no worker answered in time; is the worker running?") from None
+            # Temporal keeps an update it has admitted: a worker that comes back may still
+            # apply it, so this is not a plain failure and must not be repeated blindly.
+            raise UnavailableError(
+                f"no worker answered in time (is the worker running?); the action may still"
+                f" be applied when one does: check whn-admin show {ref} before repeating it"
+            ) from None
         raise UnavailableError(f"Temporal could not be reached: {err.message}") from None
     return result
 
