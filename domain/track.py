@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from domain.case import Stage
-from domain.victims import right6_days
+from domain.victims import describe_interval, right6_days
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -269,6 +269,15 @@ def open_request(facts: CaseFacts, timings: PageTimings) -> OpenRequest | None:
     return None
 
 
+def update_interval(facts: CaseFacts, timings: PageTimings) -> timedelta:
+    """How often the reporter is updated: the interval agreed with them, if any
+    (``whn-admin set-updates``, recorded as ``updates_agreed``), else the default."""
+    for e in reversed(facts.events):
+        if e.event == "updates_agreed" and isinstance(e.detail.get("every"), int | float):
+            return timedelta(seconds=float(e.detail["every"]))
+    return timings.update_interval
+
+
 def next_steps(facts: CaseFacts, timings: PageTimings, *, now: datetime) -> list[str]:
     """What happens next and by when: the promises the process makes at this stage."""
     received = facts.received_at
@@ -298,11 +307,11 @@ def next_steps(facts: CaseFacts, timings: PageTimings, *, now: datetime) -> list
                 "If we investigate, we will give you an investigation reference number.",
             ]
         case Stage.ALLOCATED | Stage.INVESTIGATING:
-            every = timings.update_interval.days or 1
+            every = describe_interval(update_interval(facts, timings))
             days = right6_days(enhanced_rights=facts.enhanced_rights)
             unit = "working day" if days == 1 else "working days"
             return [
-                f"We will give you an update at least every {every} days.",
+                f"We will give you an update at least every {every}.",
                 f"If someone is arrested, charged, released or bailed, we will tell you within {days} {unit}.",
             ]
         case Stage.REDIRECTED:

@@ -65,3 +65,18 @@ def test_a_reopened_case_says_so_rather_than_repeating_its_first_steps() -> None
         "Your case was opened again.",
         "We started looking at your case again.",
     ]
+
+
+def test_the_update_promise_is_the_interval_agreed_with_the_victim() -> None:
+    facts = CaseFacts("WHN-A", Stage.INVESTIGATING, AT, team="cid")
+    assert "at least every 4 weeks" in next_steps(facts, PageTimings(), now=AT)[0]
+    agreed = CaseFacts(
+        "WHN-A",
+        Stage.INVESTIGATING,
+        AT,
+        team="cid",
+        enhanced_rights=True,
+        events=(Event(AT, "updates_agreed", {"every": 7 * 86400.0}),),
+    )
+    steps = next_steps(agreed, PageTimings(), now=AT)
+    assert "at least every week" in steps[0] and "within 1 working day" in steps[1]
