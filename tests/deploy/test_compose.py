@@ -468,3 +468,13 @@ def test_whn_web_is_served_over_https_on_its_own_origin(services):
     proxy = environment(services["proxy"])
     assert _published_port(services["proxy"], int(proxy["WEB_HTTPS_PORT"]))
     assert environment(services["whn-web"])["WHN_WEB_PORT"] == "8000"
+
+
+def test_letters_link_to_whn_web_over_https_where_the_proxy_serves_it(services):
+    """The worker writes the reporter's /track links into letters and whn-web marks its
+    cookies Secure by WHN_PUBLIC_URL: both get the proxy's https site for whn-web (unset,
+    they would be http://localhost:8000, a link no reporter can open)."""
+    proxy = environment(services["proxy"])
+    expected = f"https://{proxy['PUBLIC_HOST']}:{proxy['WEB_HTTPS_PORT']}"
+    for name in ("worker", "whn-web"):
+        assert environment(services[name]).get("WHN_PUBLIC_URL") == expected, name

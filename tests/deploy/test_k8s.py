@@ -87,3 +87,12 @@ def test_every_deployment_is_selected_by_its_own_labels_and_a_disruption_budget(
         pod = deployment["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["automountServiceAccountToken"] is False
+
+
+@pytest.mark.parametrize("name", ["whn-worker", "whn-web"])
+def test_letters_link_to_the_ingress_host_over_https(name):
+    """The worker's letters link to /track at WHN_PUBLIC_URL; whn-web's cookies are Secure
+    by it: the ingress's https host, never the default http://localhost:8000."""
+    ingress = next(m for m in MANIFESTS.values() if m["kind"] == "Ingress")
+    [host] = ingress["spec"]["tls"][0]["hosts"]
+    assert _container_env(DEPLOYMENTS[name]).get("WHN_PUBLIC_URL") == f"https://{host}"
