@@ -142,6 +142,14 @@ async def record_source(
     )
 
 
+async def source_of(pool: asyncpg.Pool, workflow_id: str) -> str | None:
+    """The intake system that handed us the case ``workflow_id``; None if none did."""
+    source: str | None = await pool.fetchval(
+        "SELECT source FROM case_sources WHERE workflow_id = $1 LIMIT 1", workflow_id
+    )
+    return source
+
+
 async def record_request(
     pool: asyncpg.Pool,
     source: str,

@@ -3,7 +3,7 @@
 Every request carries ``Authorization: Bearer <intake key>`` (``whn-admin intake-key
 add``). Route functions parse with the same functions as the CLI (so the same reasons)
 and call the same starter functions; the intake system is recorded as the case's source
-and in the audit log.
+and in the audit log, and reads and writes only the cases it submitted (any other is a 404).
 """
 
 from __future__ import annotations
@@ -13,19 +13,23 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
+from temporalio.client import Client
 
 from domain.case import case_workflow_id, receipt_code_for
 from starter import intake
-from starter.errors import ConflictError, RejectedError, UnavailableError
-from starter.intake_keys import record_request, record_source
+from starter.errors import ConflictError, NotFoundError, RejectedError, UnavailableError
+from starter.intake_keys import record_request, record_source, source_of
+from starter.refs import describe_case
 from web.deps import ClientDep, IntakeSystem, PoolDep, SettingsDep
 from web.errors import ErrorBody
 from whn.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
 
+_NOT_OURS = "unknown reference, or not a case this intake system submitted"
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "missing, unknown or revoked intake key"},
     503: {"model": ErrorBody, "description": "Temporal or PostgreSQL down; see Retry-After"},
@@ -51,6 +55,17 @@ async def bounded(settings: Settings) -> AsyncIterator[None]:
             f"Temporal did not answer within {settings.web_request_timeout:g} s; send the"
             " same request again (the same submission_id never starts a second case)"
         ) from None
+
+
+async def own_case(
+    client: Client, pool: asyncpg.Pool, settings: Settings, source: str, ref: str
+) -> None:
+    """NotFoundError, as for a reference we do not know, unless ``source`` submitted the
+    case ``ref`` names: an intake system reads and writes its own cases, never another
+    system's (nor those started by whn-intake or the Python function)."""
+    description = await describe_case(client, ref, database_url=settings.database_url)
+    if await source_of(pool, description.id) != source:
+        raise NotFoundError(f"unknown reference {ref}")
 
 
 class Created(BaseModel):
@@ -118,7 +133,7 @@ async def submit_report(
     response_model=Delivered,
     summary="Pass on the reporter's reply to a request for details",
     responses={
-        404: {"model": ErrorBody, "description": "unknown reference"},
+        404: {"model": ErrorBody, "description": _NOT_OURS},
         409: {"model": ErrorBody, "description": "no open request for details"},
         422: {"model": ErrorBody, "description": "invalid body"},
         **_ERRORS,
@@ -143,6 +158,7 @@ async def send_details(
     except ValidationError as err:
         raise RejectedError(intake.describe_validation_error(err)) from None
     async with bounded(settings):
+        await own_case(client, pool, settings, source, ref)
         workflow_id = await intake.details(
             client, ref, body.text, database_url=settings.database_url, require_open_request=True
         )
@@ -154,10 +170,11 @@ async def send_details(
     "/cases/{ref}",
     response_model=intake.CaseStatus,
     summary="Where a case is (no personal data)",
-    responses={404: {"model": ErrorBody, "description": "unknown reference"}, **_ERRORS},
+    responses={404: {"model": ErrorBody, "description": _NOT_OURS}, **_ERRORS},
 )
 async def case_status(
-    ref: str, source: IntakeSystem, settings: SettingsDep, client: ClientDep
+    ref: str, source: IntakeSystem, settings: SettingsDep, client: ClientDep, pool: PoolDep
 ) -> intake.CaseStatus:
     async with bounded(settings):
+        await own_case(client, pool, settings, source, ref)
         return await intake.status(client, ref, database_url=settings.database_url)

@@ -201,3 +201,37 @@ async def test_the_openapi_report_schema_is_the_intake_schema(web):
     ours = inline(schemas[ref.rsplit("/", 1)[1]], schemas, "#/components/schemas/")
     theirs = inline(cli_schema, cli_schema.get("$defs", {}), "#/$defs/")
     assert ours == theirs
+
+
+async def test_an_intake_system_reads_and_writes_only_the_cases_it_submitted(
+    web, dev_client, db_pool, task_queue
+):
+    """Another intake system's key, or a case started by whn-intake or the Python function,
+    is a 404 as an unknown reference: no stage read back, no reply put into the case."""
+    code = (await web.http.post("/api/v1/reports", json=report())).json()["receipt_code"]
+    await until(lambda: _reviewed(web, code), what="reviewed")
+    await admin.act(
+        dev_client, code, RequestDetails(actor="handler-1", question="Which?"), database_url=None
+    )
+
+    async def awaiting() -> bool:
+        return await _stage(web, code) == Stage.AWAITING_DETAILS.value
+
+    await until(awaiting, what="awaiting details")
+    direct = await intake.submit(
+        dev_client, intake.parse_report(json.dumps(report())), task_queue=task_queue
+    )
+    _, other_key = await new_intake_key(db_pool)
+    async with httpx.AsyncClient(
+        base_url=web.url, headers={"Authorization": f"Bearer {other_key}"}, timeout=30
+    ) as other:
+        for client, ref in ((other, code), (web.http, direct.receipt_code)):
+            read = await client.get(f"/api/v1/cases/{ref}")
+            assert read.status_code == 404, read.text
+            assert read.json() == {"error": f"unknown reference {ref}"}
+            sent = await client.post(f"/api/v1/cases/{ref}/details", json={"text": "Not mine."})
+            assert sent.status_code == 404, sent.text
+    history = await dev_client.get_workflow_handle(case_workflow_id(code)).fetch_history()
+    signalled = "workflow_execution_signaled_event_attributes"
+    assert not [e for e in history.events if e.HasField(signalled)]
+    assert await _stage(web, code) == Stage.AWAITING_DETAILS.value
