@@ -478,3 +478,15 @@ def test_letters_link_to_whn_web_over_https_where_the_proxy_serves_it(services):
     expected = f"https://{proxy['PUBLIC_HOST']}:{proxy['WEB_HTTPS_PORT']}"
     for name in ("worker", "whn-web"):
         assert environment(services[name]).get("WHN_PUBLIC_URL") == expected, name
+
+
+def test_whn_web_is_reached_only_through_the_proxy_and_sees_each_reporters_address(services):
+    """/track locks out per client address: behind the proxy every request comes from the
+    proxy's, so one client's failures (or everyone's typos) would lock out every reporter.
+    whn-web takes the address from the X-Forwarded-For the proxy sets (Caddy replaces a
+    client's own), which only holds if nothing else reaches whn-web: no port on the host."""
+    web = services["whn-web"]
+    assert environment(web).get("FORWARDED_ALLOW_IPS") == "*"
+    assert not web.get("ports"), "a published port would let a client forge X-Forwarded-For"
+    caddyfile = (ROOT / "deploy" / "caddy" / "Caddyfile").read_text()
+    assert "trusted_proxies" not in caddyfile  # Caddy keeps no client's X-Forwarded-For
