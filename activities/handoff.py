@@ -11,8 +11,8 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.case import TEAMS
 from domain.effects import Handoff
+from domain.terms import check_team
 from whn.settings import Settings
 
 
@@ -26,10 +26,10 @@ class TeamHandoff:
     @activity.defn
     async def hand_off(self, handoff: Handoff) -> str:
         """Queue the case for the team and notify the team's system; returns how it went."""
-        if handoff.team not in TEAMS:
-            raise ApplicationError(
-                f"unknown team {handoff.team!r}", type="UnknownTeam", non_retryable=True
-            )
+        try:
+            check_team(handoff.team)
+        except ValueError as err:
+            raise ApplicationError(str(err), type="UnknownTeam", non_retryable=True) from None
         async with self._pool.acquire() as conn:
             delivered = await conn.fetchval(
                 """INSERT INTO team_queue (workflow_id, team, attempt_key, investigation_reference,

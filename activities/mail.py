@@ -13,13 +13,18 @@ import aiosmtplib
 import asyncpg
 from temporalio import activity
 
-from domain.effects import Notified, Notify
-from domain.letters import render, track_paragraph
+from domain.effects import Audience, Notified, Notify
+from domain.letters import LETTERS, render, track_paragraph
 from domain.track import day
 from whn.settings import Settings
 from whn.tracklink import signer_of, track_url
 
 log = logging.getLogger(__name__)
+
+
+def _audience(request: Notify) -> Audience:
+    """Who the letter is for: the letter table says (older workflows named it themselves)."""
+    return request.audience or LETTERS[request.letter].audience
 
 
 class Mailer:
@@ -42,7 +47,7 @@ class Mailer:
             "supervisor": self._settings.supervisor_email,
             "victim_support": self._settings.victim_support_email,
             "team": self._settings.team_email_template.format(team=request.context.get("team", "")),
-        }[request.audience]
+        }[_audience(request)]
 
     async def _mark_sent(self, request: Notify) -> datetime:
         """Record the send, riding out a database outage rather than failing the activity.
@@ -81,10 +86,12 @@ class Mailer:
         successful SMTP send and the ``sent_at`` write shows as one message to a reader.
         """
         recipient = self._address(request) or ""
+        # A letter its facts cannot fill raises LetterError: retried, so it waits in the
+        # activity until the wording (or the workflow) is mended, never sent incomplete.
         subject, body = render(
             request.letter, {"force_name": self._settings.force_name, **request.context}
         )
-        if request.audience == "reporter" and recipient and self._links is not None:
+        if _audience(request) == "reporter" and recipient and self._links is not None:
             ttl = self._settings.track_link_ttl
             token = self._links.seal(request.workflow_id, purpose="link", ttl=ttl)
             until = day(datetime.now(UTC) + ttl)
@@ -121,6 +128,7 @@ class Mailer:
         message["Message-ID"] = row["message_id"]
         message["Date"] = format_datetime(datetime.now(UTC))
         message["X-WHN-Purpose"] = request.purpose
+        message["X-WHN-Letter"] = request.letter
         message["X-WHN-Case"] = request.workflow_id
         message.set_content(row["body"])
         try:

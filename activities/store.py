@@ -9,7 +9,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.projection import count_results, event_number, project_deadlines
-from domain.case import ACTION_ROLES
+from domain.actions import action_rule
 from domain.effects import (
     Authorise,
     CaseChange,
@@ -209,7 +209,7 @@ class CaseStore:
     @activity.defn
     async def authorise(self, request: Authorise) -> StaffMember:
         """Check the actor against the roster for this action; audit the answer either way."""
-        allowed_roles = ACTION_ROLES[request.action]
+        rule = action_rule(request.action)
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
                 "SELECT staff_id, name, roles, active FROM staff WHERE staff_id = $1",
@@ -220,11 +220,8 @@ class CaseStore:
                 reason = f"unknown staff id {request.actor!r}"
             elif not row["active"]:
                 reason = f"staff {request.actor!r} is disabled"
-            elif not allowed_roles.intersection(row["roles"]):
-                needed = " or ".join(sorted(allowed_roles))
-                reason = f"{request.action} needs the role {needed}; {request.actor} has " + (
-                    ", ".join(row["roles"]) or "no role"
-                )
+            elif not rule.roles.intersection(row["roles"]):
+                reason = rule.wrong_role(request.actor, row["roles"])
             await conn.execute(
                 """INSERT INTO audit_log (actor, action, workflow_id, allowed, reason)
                    VALUES ($1, $2, $3, $4, $5)""",

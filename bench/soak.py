@@ -87,6 +87,7 @@ from domain.case import (
 from domain.report import Report
 from starter.errors import UnavailableError
 from starter.intake import submit
+from whn import attributes as sa
 from whn import db
 from whn.codec import generate_key
 from whn.devstack import _process
@@ -95,7 +96,6 @@ from whn.devstack.postgres import EmbeddedPostgres
 from whn.devstack.temporal_server import TemporalDevServer, free_port
 from whn.settings import Settings
 from whn.temporal import data_converter
-from workflows import attributes as sa
 from workflows.case import CaseWorkflow
 
 log = logging.getLogger("soak")

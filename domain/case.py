@@ -1,94 +1,82 @@
 """The contract of the case domain: stages, names and one model per workflow message.
 
-Like an ``api.go``: the names here (stages, search attributes, workflow ids) are what
-other systems rely on; the workflow, activities, starter and admin script all import them.
+Like an ``api.go``: the names here (stages, workflow ids, the case's state and view) are
+what other systems rely on; the workflow, activities, starter and admin script all
+import them. The vocabulary (``domain.terms``) and the staff actions with their rules
+(``domain.actions``) live in modules of their own and are re-exported here.
 """
 
 from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from domain.actions import (
+    AckEmergency,
+    Acknowledge,
+    ActionResult,
+    ActionRule,
+    Allocate,
+    CloseCase,
+    ImuClose,
+    ImuInvestigate,
+    NotACrime,
+    RecordCrime,
+    RecordStep,
+    Redirect,
+    RequestDetails,
+    StaffAction,
+)
 from domain.report import Report
-
-
-class Stage(StrEnum):
-    RECEIVED = "received"
-    SCREENING = "screening"
-    EMERGENCY = "emergency"
-    AWAITING_REVIEW = "awaiting_review"
-    AWAITING_DETAILS = "awaiting_details"
-    WITH_IMU = "with_imu"
-    ALLOCATED = "allocated"
-    INVESTIGATING = "investigating"
-    REDIRECTED = "redirected"
-    NOT_A_CRIME = "not_a_crime"
-    CLOSED_BY_IMU = "closed_by_imu"
-    CLOSED = "closed"
-
-    @property
-    def is_closed(self) -> bool:
-        return self in CLOSED_STAGES
-
-
-CLOSED_STAGES = frozenset({Stage.REDIRECTED, Stage.NOT_A_CRIME, Stage.CLOSED_BY_IMU, Stage.CLOSED})
-
-
-class Priority(StrEnum):
-    """National call grades (domain.md)."""
-
-    EMERGENCY = "grade-1"
-    PRIORITY = "grade-2"
-    SCHEDULED = "grade-3"
-    RESOLUTION = "grade-4"
-
-
-class Role(StrEnum):
-    CONTROL_ROOM = "control_room"
-    CALL_HANDLER = "call_handler"
-    IMU = "imu"
-    OFFICER = "officer"
-    SUPERVISOR = "supervisor"
-
-
-# Which roles may take each staff action. Supervisors may act at every step.
-ACTION_ROLES: dict[str, frozenset[str]] = {
-    "ack-emergency": frozenset({"control_room", "supervisor"}),
-    "redirect": frozenset({"call_handler", "supervisor"}),
-    "request-details": frozenset({"call_handler", "supervisor"}),
-    "record-crime": frozenset({"call_handler", "supervisor"}),
-    "not-a-crime": frozenset({"call_handler", "supervisor"}),
-    "imu-close": frozenset({"imu", "supervisor"}),
-    "imu-investigate": frozenset({"imu", "supervisor"}),
-    "allocate": frozenset({"supervisor"}),
-    "acknowledge": frozenset({"officer", "supervisor"}),
-    "record-step": frozenset({"officer", "imu", "supervisor"}),
-    "close": frozenset({"officer", "supervisor"}),
-}
-
-TEAMS: tuple[str, ...] = (
-    "rit",
-    "domestic-abuse",
-    "child-abuse",
-    "cyber",
-    "cid",
-    "economic-crime",
-    "lpt-cambridge",
-    "lpt-south-cambs",
-    "lpt-east-cambs",
-    "lpt-fenland",
-    "lpt-huntingdonshire",
-    "lpt-peterborough",
+from domain.terms import (
+    CLOSED_STAGES,
+    INVESTIGATION_STEPS,
+    TEAMS,
+    ImuCloseReason,
+    InvestigationStep,
+    Message,
+    Priority,
+    Role,
+    Stage,
 )
 
-InvestigationStep = Literal["witnesses", "scene", "cctv", "forensics", "intelligence"]
-INVESTIGATION_STEPS: tuple[str, ...] = ("witnesses", "scene", "cctv", "forensics", "intelligence")
-ImuCloseReason = Literal[
-    "insufficient-evidence", "no-witnesses", "witnesses-unwilling", "victim-no-statement"
+__all__ = [
+    "CLOSED_STAGES",
+    "INVESTIGATION_STEPS",
+    "TEAMS",
+    "WORKFLOW_TYPE",
+    "AckEmergency",
+    "Acknowledge",
+    "ActionResult",
+    "ActionRule",
+    "Allocate",
+    "CaseInput",
+    "CaseState",
+    "CaseView",
+    "CloseCase",
+    "Deadline",
+    "DetailsReply",
+    "DetailsRequestState",
+    "ImuClose",
+    "ImuCloseReason",
+    "ImuInvestigate",
+    "InvestigationStep",
+    "Message",
+    "NotACrime",
+    "Priority",
+    "RecordCrime",
+    "RecordStep",
+    "Redirect",
+    "RequestDetails",
+    "Role",
+    "StaffAction",
+    "Stage",
+    "TimelineEntry",
+    "Timings",
+    "case_workflow_id",
+    "receipt_code_for",
 ]
 
 WORKFLOW_TYPE = "CaseWorkflow"
@@ -109,10 +97,6 @@ def receipt_code_for(submission_id: str) -> str:
 def case_workflow_id(receipt_code: str) -> str:
     """The one place workflow ids are built: ``case-`` and the receipt code."""
     return f"case-{receipt_code}"
-
-
-class Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Timings(Message):
@@ -182,78 +166,13 @@ class CaseInput(Message):
     state: CaseState | None = None
 
 
-# --- staff actions (updates) and the reporter's reply (signal) -------------------------
-
-
-class StaffAction(Message):
-    """Fields every staff action carries: who acts."""
-
-    actor: str = Field(min_length=1, max_length=64)
-
-
-class AckEmergency(StaffAction):
-    pass
-
-
-class Redirect(StaffAction):
-    agency: str = Field(min_length=1, max_length=200)
-    reason: str = Field(min_length=1, max_length=2_000)
-
-
-class RequestDetails(StaffAction):
-    question: str = Field(min_length=1, max_length=4_000)
-
-
-class RecordCrime(StaffAction):
-    category: str = Field(min_length=1, max_length=64)
-    no_investigation: bool = False
-    outcome: int | None = Field(default=None, ge=1, le=22)
-
-
-class NotACrime(StaffAction):
-    advice: str = Field(min_length=1, max_length=4_000)
-    agencies: list[str] = Field(default_factory=list, max_length=20)
-
-
-class ImuClose(StaffAction):
-    reason: ImuCloseReason
-
-
-class ImuInvestigate(StaffAction):
-    pass
-
-
-class Allocate(StaffAction):
-    team: str = Field(min_length=1, max_length=64)
-
-
-class Acknowledge(StaffAction):
-    officer: str = Field(min_length=1, max_length=64)
-
-
-class RecordStep(StaffAction):
-    step: InvestigationStep
-    note: str = Field(min_length=1, max_length=4_000)
-
-
-class CloseCase(StaffAction):
-    outcome: int = Field(ge=1, le=22)
-    note: str = Field(min_length=1, max_length=4_000)
+# --- the reporter's reply (signal) ---------------------------------------------------
 
 
 class DetailsReply(Message):
     """The reporter's answer to a details request, passed on by the intake system."""
 
     text: str = Field(min_length=1, max_length=10_000)
-
-
-class ActionResult(Message):
-    """What a staff action answers: where the case is now and what was issued."""
-
-    receipt_code: str
-    stage: Stage
-    detail: str
-    reference: str | None = None
 
 
 # --- what a case looks like from outside ----------------------------------------------

@@ -81,11 +81,18 @@ class StaffMember(Effect):
 
 
 class Notify(Effect):
-    """An email to write to the outbox and send, once per (case, purpose)."""
+    """An email to write to the outbox and send, once per (case, purpose).
+
+    ``letter`` names one of ``domain.letters.LETTERS``, which knows who it is for;
+    ``context`` holds the facts it is written from (never its wording); ``to`` is the
+    address when the letter's audience is a person or agency the case names (the
+    reporter, a redirect's agency). ``audience`` is only read from letters ordered by
+    older workflows, which named it themselves.
+    """
 
     workflow_id: str
     purpose: str
-    audience: Audience
+    audience: Audience | None = None
     to: str | None = None
     letter: str
     context: dict[str, Any] = Field(default_factory=dict)

@@ -1,14 +1,66 @@
-"""The emails of the process: one template per letter, rendered from a case's context.
+"""The letters of the process: who each is for, its wording, and how it is filled in.
 
-Wording changes while cases are open, so letters are rendered in an activity, never in
-workflow code. Missing context keys render as an empty string rather than failing a case.
+One table (``LETTERS``): each letter's audience (who gets it; the mailer turns that into
+an address) and its subject and body. The workflow passes *facts* (a reason code, a team
+slug, whether Victim Support was referred, an outcome number); every word the reader
+sees is made here, from those facts, by the placeholders' wording functions
+(``_WORDING``), and rendered in the mail activity. Wording changes while cases are open,
+so it never lives in workflow code: a change here reaches the next letter a case sends
+without a ``workflow.patched``.
+
+A placeholder the facts cannot fill (a missing key, or ``None``) raises LetterError: a
+letter never goes out without its reference number. The mail activity lets that error
+retry, so the letter waits in the outbox until the wording or the workflow is mended.
+
+Facts written by an older workflow carried the wording itself (``next_steps``,
+``agency_contact``, ...): a placeholder already in the facts is used as given, so a
+letter in flight across a deployment still renders.
 """
 
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+from domain.effects import Audience
+
+__all__ = [
+    "LETTERS",
+    "SUSPECT_LETTERS",
+    "Letter",
+    "LetterError",
+    "fill",
+    "render",
+    "team_name",
+    "track_paragraph",
+]
+
+Facts = Mapping[str, Any]
+
+
+class LetterError(ValueError):
+    """A letter whose facts do not fill every placeholder."""
+
+
+@dataclass(frozen=True)
+class Letter:
+    """One letter: who it is for, its subject and its body (``$placeholders``)."""
+
+    audience: Audience
+    subject: str
+    body: str
+
+    def placeholders(self) -> list[str]:
+        seen: list[str] = []
+        for text in (self.subject, self.body + _FOOTER):
+            for name in string.Template(text).get_identifiers():
+                if name not in seen:
+                    seen.append(name)
+        return seen
+
 
 _FOOTER = """
 Keep this email: it is your record. Please check your junk folder for our emails.
@@ -115,8 +167,9 @@ SUSPECT_LETTERS: dict[str, tuple[str, str]] = {
 }
 
 
-LETTERS: dict[str, tuple[str, str]] = {
+_TEMPLATES: dict[str, tuple[Audience, str, str]] = {
     "receipt": (
+        "reporter",
         "Your report has been received: $receipt_code",
         """Thank you for your report. Your receipt code is $receipt_code: it is your proof of
 submission, so please keep it safe and quote it if you contact us.
@@ -130,6 +183,7 @@ if we need more information.
 """,
     ),
     "control_room_alert": (
+        "control_room",
         "EMERGENCY escalation $attempt_label: online report $receipt_code",
         """An online report needs an emergency response (Grade 1).
 
@@ -142,6 +196,7 @@ Confirm you have taken it: whn-admin ack-emergency $receipt_code --as <your staf
 """,
     ),
     "supervisor_escalation": (
+        "supervisor",
         "Escalation: $what ($receipt_code)",
         """Case $receipt_code needs a supervisor: $what.
 
@@ -152,6 +207,7 @@ Open it with: whn-admin show $receipt_code --as <your staff id>
 """,
     ),
     "redirected": (
+        "reporter",
         "Your report $receipt_code has been passed to $agency_name",
         """We have looked at your report ($receipt_code). It is dealt with by $agency_name,
 not by us: $reason.
@@ -161,6 +217,7 @@ $agency_contact
 """,
     ),
     "agency_copy": (
+        "agency",
         "Report passed on from $force_name: $receipt_code",
         """$force_name has received a report that falls to $agency_name: $reason.
 
@@ -176,6 +233,7 @@ Reporter contact: $reporter_name, $reporter_email, $reporter_phone
 """,
     ),
     "details_request": (
+        "reporter",
         "We need a little more information: $receipt_code",
         """Thank you for your report ($receipt_code). To deal with it, our call handler needs
 some more information:
@@ -186,6 +244,7 @@ Please reply through the reporting service, quoting $receipt_code.
 """,
     ),
     "details_reminder": (
+        "reporter",
         "Reminder: we still need more information ($receipt_code)",
         """We asked you for more information about your report ($receipt_code) and have not
 yet had a reply:
@@ -197,12 +256,14 @@ from you by $expires_at, we will carry on with the information we have.
 """,
     ),
     "details_received": (
+        "reporter",
         "Thank you: we have your reply ($receipt_code)",
         """Thank you for the information you sent about your report ($receipt_code). A call
 handler will now carry on with it; we will contact you again only if we need more.
 """,
     ),
     "crime_recorded": (
+        "reporter",
         "Your crime reference number: $crime_reference",
         """We have recorded your report as a crime.
 
@@ -216,6 +277,7 @@ What happens next: $next_steps
 $support_line""",
     ),
     "victim_support_referral": (
+        "victim_support",
         "Referral: $crime_reference",
         """Victim support referral (Victims' Code Right 4), made with the victim's consent.
 
@@ -227,6 +289,7 @@ Referral due by: $due_at
 """,
     ),
     "not_a_crime": (
+        "reporter",
         "About your report $receipt_code",
         """We have reviewed your report ($receipt_code). It is not something we can record
 as a crime, but here is what you can do:
@@ -238,6 +301,7 @@ $agencies
 """,
     ),
     "imu_closed": (
+        "reporter",
         "Update on your crime $crime_reference: no further investigation",
         """We have reviewed your crime ($crime_reference) and decided not to investigate it
 further at this time, because $reason_text.
@@ -249,6 +313,7 @@ quoting $crime_reference: a closed case can be reopened.
 """,
     ),
     "investigation_opened": (
+        "reporter",
         "Your investigation reference: $investigation_reference",
         """Your crime ($crime_reference) is being investigated.
 
@@ -261,6 +326,7 @@ of contact.
 """,
     ),
     "team_handoff": (
+        "team",
         "New case for $team_name: $investigation_reference",
         """Case $investigation_reference ($crime_reference, $offence) has been allocated to
 $team_name. Please acknowledge it:
@@ -268,6 +334,7 @@ whn-admin acknowledge $investigation_reference --officer <id> --as <your staff i
 """,
     ),
     "victim_update": (
+        "reporter",
         "Update on your case $crime_reference",
         """This is your regular update on the investigation of your crime ($crime_reference,
 investigation $investigation_reference).
@@ -277,6 +344,7 @@ Steps completed so far: $steps_done.
 """,
     ),
     "case_closed": (
+        "reporter",
         "Your case $crime_reference has been closed",
         """The investigation of your crime ($crime_reference) has finished.
 
@@ -288,6 +356,7 @@ If you have new information, please contact us quoting $crime_reference.
     ),
     # --- after the crime is recorded: reopening, Right 6, agreed updates ---------------
     "reopened_awaiting_review": (
+        "reporter",
         "We have reopened your report $receipt_code",
         """We have reopened your report ($receipt_code) because we have new information.
 
@@ -297,6 +366,7 @@ do not need to do anything now. If we need more from you, we will ask.
 """,
     ),
     "reopened_with_imu": (
+        "reporter",
         "We have reopened your case $crime_reference",
         """We have reopened your case ($crime_reference) because we have new information.
 
@@ -305,8 +375,9 @@ decide whether to investigate it. We will email you when they have decided. You 
 need to do anything now. If we need more from you, we will ask.
 """,
     ),
-    **SUSPECT_LETTERS,
+    **{name: ("reporter", *letter) for name, letter in SUSPECT_LETTERS.items()},
     "updates_agreed": (
+        "reporter",
         "How often we will update you: $crime_reference",
         """You have agreed with us how often we will update you about the investigation of
 your crime ($crime_reference): every $every_words.
@@ -318,6 +389,7 @@ If you want updates more or less often, tell your officer, quoting $crime_refere
     ),
     # The supervisor's morning email (workflows.summary; domain.compliance.DailySummary).
     "supervisor_daily_summary": (
+        "supervisor",
         "Promises: $overdue_total overdue now, $missed_total missed on $day",
         """Good morning. How we are keeping our promises to victims.
 
@@ -334,12 +406,120 @@ The full figures: whn-admin report --from DATE --to DATE --html FILE --as <your 
 }
 
 
-def render(letter: str, context: Mapping[str, Any]) -> tuple[str, str]:
-    """Render ``letter`` with ``context``; returns ``(subject, body)``."""
-    subject, body = LETTERS[letter]
-    values = {"force_name": "", **{k: "" if v is None else str(v) for k, v in context.items()}}
-    text = string.Template(body + _FOOTER).safe_substitute(values)
-    return string.Template(subject).safe_substitute(values), text
+LETTERS: dict[str, Letter] = {
+    name: Letter(audience, subject, body) for name, (audience, subject, body) in _TEMPLATES.items()
+}
+
+# --- wording: what the reader sees, made from the facts the workflow passes ---------------
+
+IMU_REASON_TEXT = {
+    "insufficient-evidence": "there is not enough evidence to pursue the investigation",
+    "no-witnesses": "there are no witnesses",
+    "witnesses-unwilling": "witnesses and parties involved are not willing to come forward",
+    "victim-no-statement": "you have told us you do not wish to give a statement",
+}
+
+_TEAM_NAMES = {
+    "rit": "the Rape Investigation Team",
+    "domestic-abuse": "the Domestic Abuse Investigation and Safeguarding Unit",
+    "child-abuse": "the Child Abuse Investigation Unit",
+    "cyber": "the Cyber Crime Unit",
+    "cid": "CID",
+    "economic-crime": "the Economic Crime Unit",
+}
+
+
+def team_name(team: str) -> str:
+    """A team as a letter names it: ``lpt-south-cambs`` is "the South Cambs local policing team"."""
+    if team.startswith("lpt-"):
+        return "the " + team.removeprefix("lpt-").replace("-", " ").title() + " local policing team"
+    return _TEAM_NAMES.get(team, team)
+
+
+def _occurred(f: Facts) -> str:
+    return datetime.fromisoformat(str(f["occurred_from"])).strftime("%d %B %Y %H:%M")
+
+
+def _agency_contact(f: Facts) -> str:
+    contacts = f.get("agency_contacts")
+    if not contacts:
+        # A handler's redirect names the agency only.
+        return f"Contact {f['agency_name']} directly if you need to."
+    ways = "; ".join(
+        str(contacts[k])
+        for k in ("contact_url", "contact_phone", "contact_email")
+        if contacts.get(k)
+    )
+    return f"{ways}. {contacts.get('how_to_report') or ''}".strip()
+
+
+def _next_steps(f: Facts) -> str:
+    if f["outcome"] is not None:
+        return f"No further investigation: outcome {f['outcome']}."
+    return (
+        "Your report now goes to our Investigations Management Unit, who decide"
+        " whether to investigate further."
+    )
+
+
+def _support_line(f: Facts) -> str:
+    if f["victim_support_referred"]:
+        return "We have referred you to Victim Support, who will contact you.\n"
+    return ""
+
+
+def _reporter(field: str, missing: str) -> Callable[[Facts], str]:
+    def word(f: Facts) -> str:
+        return str(f["reporter"][field] or missing)
+
+    return word
+
+
+_WORDING: dict[str, Callable[[Facts], str]] = {
+    "category_name": lambda f: str(f["category"]).replace("-", " "),
+    "occurred": _occurred,
+    "attempt_label": lambda f: "" if f["attempt"] == 1 else f"(REPEAT {f['attempt']})",
+    "indicators": lambda f: ", ".join(f["indicator_list"]),
+    "agency_contact": _agency_contact,
+    "reporter_name": _reporter("name", "name not given"),
+    "reporter_email": _reporter("email", "no email given"),
+    "reporter_phone": _reporter("phone", "no phone given"),
+    "next_steps": _next_steps,
+    "support_line": _support_line,
+    "enhanced_rights": lambda f: "yes" if f["enhanced"] else "no",
+    "agencies": lambda f: "\n".join(f"- {a}" for a in f["agency_list"]) or "- none named",
+    "reason_text": lambda f: IMU_REASON_TEXT[f["reason"]],
+    "team_name": lambda f: team_name(f["team"]),
+    "officer": lambda f: f["officer_id"] or "to be confirmed",
+    "steps_done": lambda f: ", ".join(f["steps"]) or "none yet",
+}
+
+
+def fill(letter: str, facts: Facts) -> dict[str, str]:
+    """Every placeholder of ``letter``, filled from ``facts``; LetterError if one cannot be."""
+    values: dict[str, str] = {}
+    for name in LETTERS[letter].placeholders():
+        try:
+            value = facts[name] if name in facts else _WORDING[name](facts)
+        except KeyError as missing:
+            raise LetterError(f"letter {letter}: ${name} needs the fact {missing}") from None
+        if value is None:
+            raise LetterError(f"letter {letter}: no value for ${name}")
+        values[name] = str(value)
+    return values
+
+
+def render(letter: str, facts: Facts) -> tuple[str, str]:
+    """Render ``letter`` from ``facts``; returns ``(subject, body)``.
+
+    Raises:
+        LetterError: a placeholder the facts do not fill.
+        KeyError: ``letter`` is not a letter.
+    """
+    template = LETTERS[letter]
+    values = fill(letter, facts)
+    body = string.Template(template.body + _FOOTER).substitute(values)
+    return string.Template(template.subject).substitute(values), body
 
 
 def track_paragraph(url: str, *, until: str) -> str:

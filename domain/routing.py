@@ -39,18 +39,12 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from domain.agency import DISTRICTS, District
-from domain.case import TEAMS
 from domain.tables import Table, load_table
+from domain.terms import check_team
 
 __all__ = ["RoutingRule", "RoutingTable", "load_routing_table", "route_team"]
 
 Flag = Literal["domestic_abuse", "hate_crime", "under_18"]
-
-
-def _known_team(team: str) -> str:
-    if team not in TEAMS:
-        raise ValueError(f"unknown team {team!r}; teams are {', '.join(TEAMS)}")
-    return team
 
 
 class RoutingRule(Table):
@@ -71,7 +65,7 @@ class RoutingRule(Table):
     @field_validator("team")
     @classmethod
     def _team_known(cls, team: str) -> str:
-        return _known_team(team)
+        return check_team(team)
 
     @model_validator(mode="after")
     def _not_catch_all(self) -> RoutingRule:
@@ -90,7 +84,7 @@ class RoutingTable(Table):
     @model_validator(mode="after")
     def _teams_known(self) -> RoutingTable:
         for team in [*self.local_teams.values(), self.unknown_district_team]:
-            _known_team(team)
+            check_team(team)
         if set(self.local_teams) != set(DISTRICTS):
             raise ValueError("local_teams must name one team per district")
         return self

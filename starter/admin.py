@@ -9,44 +9,14 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.case import (
-    WORKFLOW_TYPE,
-    AckEmergency,
-    Acknowledge,
-    ActionResult,
-    Allocate,
-    CaseView,
-    CloseCase,
-    ImuClose,
-    ImuInvestigate,
-    NotACrime,
-    RecordCrime,
-    RecordStep,
-    Redirect,
-    RequestDetails,
-    StaffAction,
-    Stage,
-)
+from domain.actions import ActionResult, StaffAction
+from domain.case import WORKFLOW_TYPE, CaseView, Stage
 from starter.errors import PayloadKeyError, RejectedError, UnavailableError
 from starter.guard import KEY_HINT, decoding, require_encryption, undecodable
 from starter.refs import resolve_workflow_id
-from workflows import attributes as sa
+from whn import attributes as sa
+from workflows.acting import update_for
 from workflows.case import CaseWorkflow
-
-# One update method per action: referred to by method, never by name.
-UPDATES: dict[type[StaffAction], Any] = {
-    AckEmergency: CaseWorkflow.ack_emergency,
-    Redirect: CaseWorkflow.redirect,
-    RequestDetails: CaseWorkflow.request_details,
-    RecordCrime: CaseWorkflow.record_crime,
-    NotACrime: CaseWorkflow.not_a_crime,
-    ImuClose: CaseWorkflow.imu_close,
-    ImuInvestigate: CaseWorkflow.imu_investigate,
-    Allocate: CaseWorkflow.allocate,
-    Acknowledge: CaseWorkflow.acknowledge,
-    RecordStep: CaseWorkflow.record_step,
-    CloseCase: CaseWorkflow.close,
-}
 
 _RPC_TIMEOUT = timedelta(seconds=15)
 
@@ -63,7 +33,7 @@ async def act(
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
     try:
         result: ActionResult = await handle.execute_update(
-            UPDATES[type(action)], action, rpc_timeout=_RPC_TIMEOUT
+            update_for(type(action)), action, rpc_timeout=_RPC_TIMEOUT
         )
     except (KeyError, ValueError) as err:
         # The case answered, under a key this client lacks: it may have recorded the

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 from pydantic import ValidationError
 
-from domain.case import (
+from domain.actions import (
     AckEmergency,
     Acknowledge,
     ActionResult,
     Allocate,
-    CaseView,
     CloseCase,
     ImuClose,
     ImuInvestigate,
@@ -22,8 +21,8 @@ from domain.case import (
     Redirect,
     RequestDetails,
     StaffAction,
-    Stage,
 )
+from domain.case import CaseView, ImuCloseReason, InvestigationStep, Stage
 from starter import admin, casework
 from starter.cli import client_for, emit, main_of, run, settings_for
 from starter.errors import RejectedError
@@ -64,7 +63,8 @@ def _build(model: type[StaffAction], **fields: Any) -> StaffAction:
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise RejectedError(f"--{where.replace('_', '-')}: {first['msg']}") from None
+        message = first["msg"].removeprefix("Value error, ")
+        raise RejectedError(f"--{where.replace('_', '-')}: {message}") from None
 
 
 def _act(ref: str, model: type[StaffAction], as_json: bool, **fields: Any) -> None:
@@ -96,13 +96,26 @@ def list_(
         return await admin.list_cases(client, stage=stage, overdue=overdue, limit=limit)
 
     rows = run(program, prog="whn-admin")
-    lines = [
-        f"{r['receipt_code'] or '?':18} {r['stage'] or '?':17} {r['priority'] or '':8}"
-        f" {r['category'] or '':22} {r['crime_reference'] or '':13}"
-        f" {'OVERDUE' if r['overdue'] else ''}"
+    lines = [_LIST_HEADER] + [
+        _list_line(
+            r["receipt_code"] or "?",
+            r["stage"] or "?",
+            r["priority"] or "",
+            r["category"] or "",
+            r["crime_reference"] or "",
+            "OVERDUE" if r["overdue"] else "",
+        )
         for r in rows
     ]
-    emit(as_json, {"cases": rows}, "\n".join(lines) if lines else "no cases")
+    emit(as_json, {"cases": rows}, "\n".join(lines) if rows else "no cases")
+
+
+def _list_line(*cells: str) -> str:
+    widths = (18, 17, 8, 22, 13, 0)
+    return " ".join(f"{cell:{width}}" for cell, width in zip(cells, widths, strict=True)).rstrip()
+
+
+_LIST_HEADER = _list_line("RECEIPT CODE", "STAGE", "PRIORITY", "CATEGORY", "CRIME REF", "OVERDUE")
 
 
 def _show_text(view: CaseView, ui: str) -> str:
@@ -288,13 +301,13 @@ def queue_(
     emit(as_json, result, "\n".join([head, *lines]) if lines else "nothing waiting")
 
 
-@app.command("ack-emergency")
+@app.command(AckEmergency.rule.name)
 def ack_emergency(ref: RefArg, actor: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Control room: confirm an emergency escalation has been taken."""
     _act(ref, AckEmergency, as_json, actor=_actor(actor))
 
 
-@app.command()
+@app.command(Redirect.rule.name)
 def redirect(
     ref: RefArg,
     agency: Annotated[str, typer.Option("--agency")],
@@ -306,7 +319,7 @@ def redirect(
     _act(ref, Redirect, as_json, actor=_actor(actor), agency=agency, reason=reason)
 
 
-@app.command("request-details")
+@app.command(RequestDetails.rule.name)
 def request_details(
     ref: RefArg,
     question: Annotated[str, typer.Option("--question")],
@@ -317,7 +330,7 @@ def request_details(
     _act(ref, RequestDetails, as_json, actor=_actor(actor), question=question)
 
 
-@app.command("record-crime")
+@app.command(RecordCrime.rule.name)
 def record_crime(
     ref: RefArg,
     category: Annotated[str, typer.Option("--category")],
@@ -327,9 +340,6 @@ def record_crime(
     as_json: JsonOpt = False,
 ) -> None:
     """Record the crime: a crime reference number is issued and emailed."""
-    if no_investigation and outcome is None:
-        typer.echo("whn-admin: --no-investigation needs --outcome N (1-22)", err=True)
-        raise typer.Exit(2)
     _act(
         ref,
         RecordCrime,
@@ -341,7 +351,7 @@ def record_crime(
     )
 
 
-@app.command("not-a-crime")
+@app.command(NotACrime.rule.name)
 def not_a_crime(
     ref: RefArg,
     advice: Annotated[str, typer.Option("--advice")],
@@ -353,14 +363,14 @@ def not_a_crime(
     _act(ref, NotACrime, as_json, actor=_actor(actor), advice=advice, agencies=agency or [])
 
 
-@app.command("imu-close")
+@app.command(ImuClose.rule.name)
 def imu_close(
     ref: RefArg,
     reason: Annotated[
         str,
         typer.Option(
             "--reason",
-            help="insufficient-evidence | no-witnesses | witnesses-unwilling | victim-no-statement",
+            help=" | ".join(get_args(ImuCloseReason)),
         ),
     ],
     actor: AsOpt = None,
@@ -370,13 +380,13 @@ def imu_close(
     _act(ref, ImuClose, as_json, actor=_actor(actor), reason=reason)
 
 
-@app.command("imu-investigate")
+@app.command(ImuInvestigate.rule.name)
 def imu_investigate(ref: RefArg, actor: AsOpt = None, as_json: JsonOpt = False) -> None:
     """IMU: open an investigation; a reference is issued and the case allocated."""
     _act(ref, ImuInvestigate, as_json, actor=_actor(actor))
 
 
-@app.command()
+@app.command(Allocate.rule.name)
 def allocate(
     ref: RefArg,
     team: Annotated[str, typer.Option("--team")],
@@ -387,7 +397,7 @@ def allocate(
     _act(ref, Allocate, as_json, actor=_actor(actor), team=team)
 
 
-@app.command()
+@app.command(Acknowledge.rule.name)
 def acknowledge(
     ref: RefArg,
     officer: Annotated[str, typer.Option("--officer")],
@@ -398,12 +408,10 @@ def acknowledge(
     _act(ref, Acknowledge, as_json, actor=_actor(actor), officer=officer)
 
 
-@app.command("record-step")
+@app.command(RecordStep.rule.name)
 def record_step(
     ref: RefArg,
-    step: Annotated[
-        str, typer.Option("--step", help="witnesses | scene | cctv | forensics | intelligence")
-    ],
+    step: Annotated[str, typer.Option("--step", help=" | ".join(get_args(InvestigationStep)))],
     note: Annotated[str, typer.Option("--note")],
     actor: AsOpt = None,
     as_json: JsonOpt = False,
@@ -412,7 +420,7 @@ def record_step(
     _act(ref, RecordStep, as_json, actor=_actor(actor), step=step, note=note)
 
 
-@app.command()
+@app.command(CloseCase.rule.name)
 def close(
     ref: RefArg,
     outcome: Annotated[int, typer.Option("--outcome")],

@@ -18,7 +18,7 @@ from domain.report import Report
 from starter.errors import ConflictError, RejectedError, UnavailableError
 from starter.guard import decoding, require_encryption
 from starter.refs import describe_case
-from workflows import attributes as sa
+from whn import attributes as sa
 from workflows.case import CaseWorkflow
 
 MAX_REPORT_BYTES = 256 * 1024

@@ -13,9 +13,9 @@ from temporalio.converter import DataConverter, DefaultFailureConverterWithEncod
 from temporalio.runtime import Runtime
 from temporalio.service import RetryConfig, TLSConfig
 
+from whn.attributes import SEARCH_ATTRIBUTES
 from whn.codec import CodecKeyError, EncryptionCodec, Keyring
 from whn.settings import Settings, get_settings
-from workflows.attributes import SEARCH_ATTRIBUTES
 
 log = logging.getLogger(__name__)
 

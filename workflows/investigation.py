@@ -1,10 +1,17 @@
-"""Steps 3 and 4: the IMU's decision, the investigation, allocation and hand-off."""
+"""Step 4: the investigation: allocation, the team's hand-off and acknowledgement, its
+first steps (the intelligence search at once), victim updates, closure.
+
+What falls due here: the victim update (``_investigation_due``); stage work
+(``_investigation_work``), in this order: the hand-off to the team, the intelligence
+search.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -13,298 +20,147 @@ with workflow.unsafe.imports_passed_through():
     from activities.handoff import TeamHandoff
     from activities.intel import IntelligenceSearch
     from activities.rules import (
-        assess_report,
-        imu_outcome,
         name_outcome,
-        route_case,
-        working_days_after,
     )
-    from activities.store import CaseStore
-    from domain.assessment import Assessment
-    from domain.case import (
-        INVESTIGATION_STEPS,
-        TEAMS,
+    from domain.actions import (
         Acknowledge,
         ActionResult,
         Allocate,
         CloseCase,
-        ImuClose,
-        ImuInvestigate,
         RecordStep,
-        Stage,
     )
+    from domain.case import Stage
     from domain.effects import (
         Handoff,
-        ImuOutcomeRequest,
-        IssueReference,
-        RouteRequest,
-        WorkingDays,
     )
     from domain.intel import IntelQuery, IntelSummary
 
-from workflows.base import (
-    DB_RETRY,
-    DB_TIMEOUT,
-    HANDOFF_RETRY,
-    IMU_REASON_TEXT,
-    CaseBase,
-    team_name,
+from workflows.acting import staff_action
+from workflows.base import DB_RETRY, DB_TIMEOUT
+from workflows.due import Due, Work
+from workflows.letters import CaseLetters
+
+# A team's system may be down for a while: back off, give up after about an hour, and
+# never retry a refusal the team's system meant (unknown team, 4xx).
+HANDOFF_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    maximum_attempts=10,
+    non_retryable_error_types=["UnknownTeam", "TeamSystemRefused"],
 )
 
 
-class InvestigationSteps(CaseBase):
-    """The IMU's, supervisors' and officers' actions, and the work a stage starts."""
+class InvestigationSteps(CaseLetters):
+    """Supervisors' and officers' actions on an investigation, and the work it starts."""
 
-    def _has_stage_work(self) -> bool:
-        s = self.s
-        return (
-            (s.stage == Stage.WITH_IMU and s.assessment is None)
-            or (s.handoff_pending and s.team is not None and not s.stage.is_closed)
-            or (bool(s.tasks) and s.intelligence is None)
+    def _investigation_due(self) -> list[Due]:
+        c = self.case
+        if c.stage == Stage.INVESTIGATING and c.next_update_at:
+            return [Due(c.next_update_at, "Victim update due", self._send_victim_update)]
+        return []
+
+    def _investigation_work(self) -> list[Work]:
+        c = self.case
+        work: list[Work] = []
+        if c.handoff_pending and c.team is not None and not c.stage.is_closed:
+            work.append(Work("hand off", self._hand_off))
+        if c.tasks and c.intelligence is None:
+            work.append(Work("search intelligence", self._search_intelligence))
+        return work
+
+    @staff_action(Allocate)
+    async def allocate(self, action: Allocate) -> ActionResult:
+        await self._allocate_to(action.team, action.actor)
+        return self._result(f"Allocated to {action.team}; waiting for an officer to acknowledge.")
+
+    @staff_action(Acknowledge)
+    async def acknowledge(self, action: Acknowledge) -> ActionResult:
+        now = workflow.now()
+        self.case.officer = action.officer
+        self._meet("team_acknowledgement")
+        self.case.next_update_at = now + self._inp.timings.update_interval
+        await workflow.execute_local_activity_method(
+            TeamHandoff.mark_acknowledged,
+            (self._id, f"handoff-{self.case.handoffs}", action.officer),
+            retry_policy=DB_RETRY,
+            summary=f"Acknowledged by {action.officer}",
+            start_to_close_timeout=DB_TIMEOUT,
+        )
+        await self._set_stage(
+            Stage.INVESTIGATING,
+            action.actor,
+            f"acknowledged by {action.officer}",
+            fields={"officer": action.officer},
+        )
+        return self._result(f"{action.officer} has the case; investigation under way.")
+
+    @staff_action(RecordStep)
+    async def record_step(self, action: RecordStep) -> ActionResult:
+        self.case.tasks[action.step] = workflow.now().isoformat()
+        await self._record(f"step:{action.step}", action.actor, {"note": action.note})
+        open_steps = [k for k, v in self.case.tasks.items() if v is None]
+        return self._result(
+            f"Step {action.step} recorded; open: {', '.join(open_steps) or 'none'}."
         )
 
-    @workflow.update
-    async def imu_close(self, action: ImuClose) -> ActionResult:
-        async with self._acting("imu-close", action):
-            now = workflow.now()
-            suspect = self._inp.report.incident.suspect
-            identified = bool(
-                suspect and (suspect.named or suspect.name or suspect.vehicle_registration)
-            )
-            decided = await workflow.execute_local_activity(
-                imu_outcome,
-                ImuOutcomeRequest(reason=action.reason, suspect_identified=identified),
-                retry_policy=DB_RETRY,
-                summary=f"Outcome for IMU closure: {action.reason}",
-                start_to_close_timeout=DB_TIMEOUT,
-            )
-            outcome, name = decided.outcome, decided.name
-            days = 1 if self.s.enhanced_rights else 5
-            due: datetime = await workflow.execute_local_activity(
-                working_days_after,
-                WorkingDays(start=now, days=days),
-                retry_policy=DB_RETRY,
-                summary=f"Right 6 due in {days} working day(s)",
-                start_to_close_timeout=DB_TIMEOUT,
-            )
-            self._deadline("right6_decision_explained", due)
-            self.s.outcome = outcome
-            await self._notify_after(
-                self._letter(
-                    "imu-closed",
-                    "reporter",
-                    "imu_closed",
-                    to=self._inp.report.reporter.email,
-                    extra={
-                        "reason_text": IMU_REASON_TEXT[action.reason],
-                        "outcome": outcome,
-                        "outcome_name": name,
-                    },
-                ),
-                then=self._meet_if_sent("right6_decision_explained"),
-            )
-            await self._set_stage(
-                Stage.CLOSED_BY_IMU,
-                action.actor,
-                f"closed by the IMU: {action.reason} (outcome {outcome})",
-                fields={"outcome": outcome, "closed_at": now},
-            )
-            return self._result(
-                f"Closed by the IMU with outcome {outcome} ({name}); the victim's letter is on"
-                " its way."
-            )
-
-    @imu_close.validator
-    def _check_imu_close(self, action: ImuClose) -> None:
-        self._check("imu-close")
-
-    @workflow.update
-    async def imu_investigate(self, action: ImuInvestigate) -> ActionResult:
-        async with self._acting("imu-investigate", action):
-            now = workflow.now()
-            ref = await workflow.execute_local_activity_method(
-                CaseStore.issue_reference,
-                IssueReference(workflow_id=self._id, kind="investigation", year=now.year),
-                retry_policy=DB_RETRY,
-                summary="Investigation reference issued",
-                start_to_close_timeout=DB_TIMEOUT,
-            )
-            self.s.investigation_reference = ref
-            report = self._inp.report
-            flags = report.incident.flags
-            team = await workflow.execute_local_activity(
-                route_case,
-                RouteRequest(
-                    category=self.s.category,
-                    domestic_abuse=bool(flags and flags.domestic_abuse),
-                    hate_crime=bool(flags and flags.hate_crime),
-                    under_18=report.reporter.under_18,
-                    district=self.s.district,
-                ),
-                retry_policy=DB_RETRY,
-                summary="Team chosen by the routing table",
-                start_to_close_timeout=DB_TIMEOUT,
-            )
-            self.s.tasks = {step: None for step in INVESTIGATION_STEPS}
-            await self._record(
-                "investigation_opened",
-                action.actor,
-                {"investigation_reference": ref},
-                fields={"investigation_reference": ref},
-            )
-            await self._notify_after(
-                self._letter(
-                    "investigation-opened",
-                    "reporter",
-                    "investigation_opened",
-                    to=report.reporter.email,
-                    extra={"team_name": team_name(team)},
-                )
-            )
-            await self._allocate_to(team, action.actor)
-            return self._result(f"Investigation {ref} opened; allocated to {team}.", reference=ref)
-
-    @imu_investigate.validator
-    def _check_imu_investigate(self, action: ImuInvestigate) -> None:
-        self._check("imu-investigate")
-
-    @workflow.update
-    async def allocate(self, action: Allocate) -> ActionResult:
-        async with self._acting("allocate", action):
-            await self._allocate_to(action.team, action.actor)
-            return self._result(
-                f"Allocated to {action.team}; waiting for an officer to acknowledge."
-            )
-
-    @allocate.validator
-    def _check_allocate(self, action: Allocate) -> None:
-        self._check("allocate")
-        if action.team not in TEAMS:
-            raise ValueError(f"unknown team {action.team!r}; teams: {', '.join(TEAMS)}")
-
-    @workflow.update
-    async def acknowledge(self, action: Acknowledge) -> ActionResult:
-        async with self._acting("acknowledge", action):
-            now = workflow.now()
-            self.s.officer = action.officer
-            self._meet("team_acknowledgement")
-            self.s.next_update_at = now + self._inp.timings.update_interval
-            await workflow.execute_local_activity_method(
-                TeamHandoff.mark_acknowledged,
-                (self._id, f"handoff-{self.s.handoffs}", action.officer),
-                retry_policy=DB_RETRY,
-                summary=f"Acknowledged by {action.officer}",
-                start_to_close_timeout=DB_TIMEOUT,
-            )
-            await self._set_stage(
-                Stage.INVESTIGATING,
-                action.actor,
-                f"acknowledged by {action.officer}",
-                fields={"officer": action.officer},
-            )
-            return self._result(f"{action.officer} has the case; investigation under way.")
-
-    @acknowledge.validator
-    def _check_acknowledge(self, action: Acknowledge) -> None:
-        self._check("acknowledge")
-
-    @workflow.update
-    async def record_step(self, action: RecordStep) -> ActionResult:
-        async with self._acting("record-step", action):
-            self.s.tasks[action.step] = workflow.now().isoformat()
-            await self._record(f"step:{action.step}", action.actor, {"note": action.note})
-            open_steps = [k for k, v in self.s.tasks.items() if v is None]
-            return self._result(
-                f"Step {action.step} recorded; open: {', '.join(open_steps) or 'none'}."
-            )
-
-    @record_step.validator
-    def _check_record_step(self, action: RecordStep) -> None:
-        self._check("record-step")
-
-    @workflow.update
+    @staff_action(CloseCase)
     async def close(self, action: CloseCase) -> ActionResult:
-        async with self._acting("close", action):
-            name = await workflow.execute_local_activity(
-                name_outcome,
-                action.outcome,
-                retry_policy=DB_RETRY,
-                summary="Outcome named",
-                start_to_close_timeout=DB_TIMEOUT,
-            )
-            self.s.outcome = action.outcome
-            await self._notify_after(
-                self._letter(
-                    "case-closed",
-                    "reporter",
-                    "case_closed",
-                    to=self._inp.report.reporter.email,
-                    extra={"outcome": action.outcome, "outcome_name": name, "note": action.note},
-                )
-            )
-            await self._set_stage(
-                Stage.CLOSED,
-                action.actor,
-                f"closed with outcome {action.outcome}",
-                fields={"outcome": action.outcome, "closed_at": workflow.now()},
-            )
-            return self._result(
-                f"Closed with outcome {action.outcome} ({name}); the victim's letter is on its way."
-            )
-
-    @close.validator
-    def _check_close(self, action: CloseCase) -> None:
-        self._check("close")
+        name = await workflow.execute_local_activity(
+            name_outcome,
+            action.outcome,
+            retry_policy=DB_RETRY,
+            summary="Outcome named",
+            start_to_close_timeout=DB_TIMEOUT,
+        )
+        self.case.outcome = action.outcome
+        await self._send(
+            "case_closed",
+            "case-closed",
+            after_decision=True,
+            outcome=action.outcome,
+            outcome_name=name,
+            note=action.note,
+        )
+        await self._set_stage(
+            Stage.CLOSED,
+            action.actor,
+            f"closed with outcome {action.outcome}",
+            fields={"outcome": action.outcome, "closed_at": workflow.now()},
+        )
+        return self._result(
+            f"Closed with outcome {action.outcome} ({name}); the victim's letter is on its way."
+        )
 
     async def _allocate_to(self, team: str, actor: str) -> None:
         """Step 4: the case goes to a team, which must acknowledge it in time."""
-        self.s.team = team
-        self.s.officer = None
-        self.s.handoffs += 1
-        self.s.handoff_pending = True
+        self.case.team = team
+        self.case.officer = None
+        self.case.handoffs += 1
+        self.case.handoff_pending = True
         self._meet("team_acknowledgement")  # a previous team's, if any, is superseded
         self._deadline("team_acknowledgement", workflow.now() + self._inp.timings.ack_deadline)
         await self._set_stage(
             Stage.ALLOCATED, actor, f"allocated to {team}", fields={"team": team, "officer": None}
         )
 
-    async def _stage_work(self) -> None:
-        """Work a stage starts that nobody waits for: assessment, hand-off, intelligence."""
-        if self.s.stage == Stage.WITH_IMU and self.s.assessment is None:
-            assessment: Assessment = await workflow.execute_local_activity(
-                assess_report,
-                self._inp.report,
-                retry_policy=DB_RETRY,
-                summary="IMU decision support: solvability and vulnerability",
-                start_to_close_timeout=DB_TIMEOUT,
-            )
-            self.s.assessment = assessment.model_dump(mode="json")
-            await self._record(
-                "assessed",
-                "system",
-                {"summary": assessment.summary},
-                fields={"assessment": self.s.assessment},
-            )
-        if self.s.handoff_pending and self.s.team and not self.s.stage.is_closed:
-            self.s.handoff_pending = False
-            await self._hand_off(self.s.team)
-        if self.s.tasks and self.s.intelligence is None:
-            await self._search_intelligence()
-
-    async def _hand_off(self, team: str) -> None:
-        assert self.s.investigation_reference is not None
+    async def _hand_off(self) -> None:
+        c = self.case
+        assert c.team is not None and c.investigation_reference is not None
+        c.handoff_pending = False
+        team = c.team
         try:
             how = await workflow.execute_activity_method(
                 TeamHandoff.hand_off,
                 Handoff(
                     workflow_id=self._id,
                     team=team,
-                    attempt_key=f"handoff-{self.s.handoffs}",
-                    investigation_reference=self.s.investigation_reference,
-                    crime_reference=self.s.crime_reference,
-                    category=self.s.category,
-                    priority=self.s.priority.value,
-                    acknowledged_by=self.s.officer,
+                    attempt_key=f"handoff-{c.handoffs}",
+                    investigation_reference=c.investigation_reference,
+                    crime_reference=c.crime_reference,
+                    category=c.category,
+                    priority=c.priority.value,
+                    acknowledged_by=c.officer,
                 ),
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=HANDOFF_RETRY,
@@ -314,28 +170,22 @@ class InvestigationSteps(CaseBase):
             # The case stays allocated and on our own records; a person takes it from here.
             self._flag("handoff_failed")
             reason = err.cause.message if isinstance(err.cause, ApplicationError) else str(err)
-            await self._escalate(
-                f"hand-off to {team} failed: {reason}", f"handoff-{self.s.handoffs}"
-            )
+            await self._escalate(f"hand-off to {team} failed: {reason}", f"handoff-{c.handoffs}")
             await self._record("handoff_failed", "system", {"team": team, "reason": reason})
             return
-        if "handoff_failed" in self.s.flags:
-            self.s.flags.remove("handoff_failed")
-        if self.s.officer is not None:
+        if "handoff_failed" in c.flags:
+            c.flags.remove("handoff_failed")
+        if c.officer is not None:
             # Acknowledged while the hand-off was still on its way: say so on the queue too.
             await workflow.execute_local_activity_method(
                 TeamHandoff.mark_acknowledged,
-                (self._id, f"handoff-{self.s.handoffs}", self.s.officer),
+                (self._id, f"handoff-{c.handoffs}", c.officer),
                 retry_policy=DB_RETRY,
-                summary=f"Acknowledged by {self.s.officer}",
+                summary=f"Acknowledged by {c.officer}",
                 start_to_close_timeout=DB_TIMEOUT,
             )
-        await self._notify(
-            f"team-handoff-{self.s.handoffs}",
-            "team",
-            "team_handoff",
-            to=None,
-            extra={"team": team, "team_name": team_name(team), "offence": self.s.category},
+        await self._send(
+            "team_handoff", f"team-handoff-{c.handoffs}", team=team, offence=c.category
         )
         await self._record("handed_off", "system", {"team": team, "how": how})
 
@@ -351,7 +201,7 @@ class InvestigationSteps(CaseBase):
                 latitude=location.latitude,
                 longitude=location.longitude,
                 occurred_at=report.incident.occurred_from,
-                category=self.s.category,
+                category=self.case.category,
                 suspect_name=suspect.name if suspect else None,
                 vehicle_registration=suspect.vehicle_registration if suspect else None,
                 phone=report.reporter.phone,
@@ -361,29 +211,24 @@ class InvestigationSteps(CaseBase):
             retry_policy=DB_RETRY,
             summary="Intelligence database searched",
         )
-        self.s.intelligence = summary.model_dump(mode="json")
-        self.s.tasks["intelligence"] = workflow.now().isoformat()
+        self.case.intelligence = summary.model_dump(mode="json")
+        self.case.tasks["intelligence"] = workflow.now().isoformat()
         await self._record(
             "step:intelligence",
             "system",
             {"summary": summary.summary},
-            fields={"intelligence": self.s.intelligence},
+            fields={"intelligence": self.case.intelligence},
         )
 
     async def _send_victim_update(self) -> None:
         """Victims' Code: keep the victim informed at the agreed interval."""
-        self.s.updates_sent += 1
-        self.s.next_update_at = workflow.now() + self._inp.timings.update_interval
-        done = [k for k, v in self.s.tasks.items() if v]
-        await self._notify(
-            f"victim-update-{self.s.updates_sent}",
-            "reporter",
+        self.case.updates_sent += 1
+        self.case.next_update_at = workflow.now() + self._inp.timings.update_interval
+        await self._send(
             "victim_update",
-            to=self._inp.report.reporter.email,
-            extra={
-                "team_name": team_name(self.s.team or ""),
-                "officer": self.s.officer or "to be confirmed",
-                "steps_done": ", ".join(done) or "none yet",
-            },
+            f"victim-update-{self.case.updates_sent}",
+            team=self.case.team or "",
+            officer_id=self.case.officer,
+            steps=[k for k, v in self.case.tasks.items() if v],
         )
-        await self._record("victim_updated", "system", {"update": self.s.updates_sent})
+        await self._record("victim_updated", "system", {"update": self.case.updates_sent})

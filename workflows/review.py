@@ -1,8 +1,10 @@
-"""Steps 1 and 2: emergency escalation, redirection, details requests, crime recording."""
+"""Step 2: call-handler review: details requests, crime recording, not a crime, redirect.
+
+What falls due here (``_review_due``): the details reminder and lapse. No stage work.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from datetime import datetime
 
@@ -11,75 +13,70 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     import email_validator  # noqa: F401  (pydantic's EmailStr loads it lazily: load it here)
 
-    from activities.rules import (
-        working_days_after,
-    )
+    from activities.rules import working_days_after
     from activities.store import CaseStore
-    from domain.case import (
-        AckEmergency,
+    from domain.actions import (
         ActionResult,
-        DetailsReply,
-        DetailsRequestState,
         NotACrime,
-        Priority,
         RecordCrime,
         Redirect,
         RequestDetails,
-        Stage,
     )
-    from domain.effects import (
-        ControlRoomAlert,
-        IssueReference,
-        Referral,
-        WorkingDays,
-    )
+    from domain.case import DetailsReply, DetailsRequestState, Stage
+    from domain.effects import IssueReference, Referral, WorkingDays
 
-from workflows.base import (
-    DB_RETRY,
-    DB_TIMEOUT,
-    PATCH_LETTERS_AFTER_DECISION,
-    CaseBase,
-)
+from workflows.acting import staff_action
+from workflows.base import DB_RETRY, DB_TIMEOUT
+from workflows.due import Due
+from workflows.receipt import ReceiptSteps
 
 # workflow.patched ids: one per change to workflow code made while cases are open.
 PATCH_DETAILS_RECEIPT = "details-reply-acknowledged"
 
 
-class ReviewSteps(CaseBase):
+class ReviewSteps(ReceiptSteps):
     """The control room's and call handlers' actions, and the reporter's replies."""
 
-    async def _escalate_emergency(self, indicators: list[str]) -> None:
-        """Step 1, Grade 1: alert the control room and wait for it to confirm."""
-        self.s.emergency_indicators = indicators
-        self.s.priority = Priority.EMERGENCY
-        await self._set_stage(Stage.EMERGENCY, "system", "emergency: " + ", ".join(indicators))
-        self._deadline(
-            "emergency_acknowledgement", workflow.now() + self._inp.timings.emergency_ack_deadline
-        )
-        await self._alert_control_room()
+    def _review_due(self) -> list[Due]:
+        """Step 1-2 timers, each with its default on silence."""
+        due: list[Due] = []
+        request = self._open_request()
+        if request is not None:
+            timings = self._inp.timings
+            if not request.reminded:
+                due.append(
+                    Due(
+                        request.asked_at + timings.details_reminder,
+                        "Remind the reporter",
+                        lambda: self._remind(request),
+                    )
+                )
+            due.append(
+                Due(
+                    request.asked_at + timings.details_expiry,
+                    "Details request lapses",
+                    lambda: self._lapse(request),
+                )
+            )
+        return due
 
-    async def _alert_control_room(self) -> None:
-        self.s.emergency_alerts += 1
-        attempt = self.s.emergency_alerts
-        self.s.next_emergency_alert_at = workflow.now() + self._inp.timings.emergency_ack_deadline
-        await workflow.execute_local_activity_method(
-            CaseStore.raise_control_room_alert,
-            ControlRoomAlert(
-                workflow_id=self._id, attempt=attempt, indicators=self.s.emergency_indicators
-            ),
-            retry_policy=DB_RETRY,
-            summary=f"Control room alert {attempt} recorded",
-            start_to_close_timeout=DB_TIMEOUT,
+    async def _remind(self, request: DetailsRequestState) -> None:
+        request.reminded = True
+        await self._send(
+            "details_reminder",
+            f"details-reminder-{request.number}",
+            question=request.question,
+            expires_at=(request.asked_at + self._inp.timings.details_expiry).isoformat(),
         )
-        await self._notify(
-            f"control-room-alert-{attempt}",
-            "control_room",
-            "control_room_alert",
-            extra={
-                "attempt": attempt,
-                "attempt_label": "" if attempt == 1 else f"(REPEAT {attempt})",
-                "indicators": ", ".join(self.s.emergency_indicators),
-            },
+        await self._record("details_reminder_sent", "system", {"request": request.number})
+
+    async def _lapse(self, request: DetailsRequestState) -> None:
+        # Default on silence: the request lapses and the case goes back to review.
+        request.lapsed = True
+        self._meet(f"details_reply_{request.number}", missed=True)
+        self._flag("details_not_received")
+        await self._set_stage(
+            Stage.AWAITING_REVIEW, "system", f"details request {request.number} lapsed"
         )
 
     @workflow.signal
@@ -91,9 +88,9 @@ class ReviewSteps(CaseBase):
         while self._inbox:
             reply = self._inbox.pop(0)
             digest = hashlib.sha256(" ".join(reply.text.split()).encode()).hexdigest()[:32]
-            if digest in self.s.reply_digests:
+            if digest in self.case.reply_digests:
                 continue  # the same reply again: recorded once
-            self.s.reply_digests.append(digest)
+            self.case.reply_digests.append(digest)
             request = self._open_request()
             await self._record(
                 "details_received",
@@ -103,184 +100,107 @@ class ReviewSteps(CaseBase):
             if request is not None:
                 request.answered_at = workflow.now()
                 self._meet(f"details_reply_{request.number}")
-                if self.s.stage == Stage.AWAITING_DETAILS:
+                if self.case.stage == Stage.AWAITING_DETAILS:
                     await self._set_stage(Stage.AWAITING_REVIEW, "reporter", "details received")
                 # Added while cases were open: cases that took a reply before this change
                 # replay without the letter (see docs/versioning.md).
                 if workflow.patched(PATCH_DETAILS_RECEIPT):
-                    await self._notify(
-                        f"details-received-{request.number}",
-                        "reporter",
-                        "details_received",
-                        to=self._inp.report.reporter.email,
-                    )
+                    await self._send("details_received", f"details-received-{request.number}")
 
-    @workflow.update
-    async def ack_emergency(self, action: AckEmergency) -> ActionResult:
-        async with self._acting("ack-emergency", action):
-            self._meet("emergency_acknowledgement")
-            self.s.next_emergency_alert_at = None
-            await self._set_stage(
-                Stage.AWAITING_REVIEW, action.actor, "emergency acknowledged by control room"
-            )
-            return self._result("Emergency acknowledged; the case goes to review at high priority.")
-
-    @ack_emergency.validator
-    def _check_ack_emergency(self, action: AckEmergency) -> None:
-        self._check("ack-emergency")
-
-    @workflow.update
+    @staff_action(Redirect)
     async def redirect(self, action: Redirect) -> ActionResult:
-        async with self._acting("redirect", action):
-            await self._redirect(
-                actor=action.actor,
-                agency_name=action.agency,
-                reason=action.reason,
-                contact=f"Contact {action.agency} directly if you need to.",
-                agency_email=None,
-            )
-            return self._result(f"Redirected to {action.agency}.")
+        await self._redirect(
+            actor=action.actor, agency_name=action.agency, reason=action.reason, agency=None
+        )
+        return self._result(f"Redirected to {action.agency}.")
 
-    @redirect.validator
-    def _check_redirect(self, action: Redirect) -> None:
-        self._check("redirect")
-
-    @workflow.update
+    @staff_action(RequestDetails)
     async def request_details(self, action: RequestDetails) -> ActionResult:
-        async with self._acting("request-details", action):
-            number = len(self.s.details) + 1
-            now = workflow.now()
-            previous = self._open_request()
-            if previous is not None:
-                previous.lapsed = True  # superseded by the new question
-                self._meet(f"details_reply_{previous.number}")
-            self.s.details.append(
-                DetailsRequestState(
-                    number=number, question=action.question, asked_by=action.actor, asked_at=now
-                )
+        number = len(self.case.details) + 1
+        now = workflow.now()
+        previous = self._open_request()
+        if previous is not None:
+            previous.lapsed = True  # superseded by the new question
+            self._meet(f"details_reply_{previous.number}")
+        self.case.details.append(
+            DetailsRequestState(
+                number=number, question=action.question, asked_by=action.actor, asked_at=now
             )
-            self._deadline(f"details_reply_{number}", now + self._inp.timings.details_expiry)
-            await self._notify_after(
-                self._letter(
-                    f"details-request-{number}",
-                    "reporter",
-                    "details_request",
-                    to=self._inp.report.reporter.email,
-                    extra={"question": action.question},
-                )
-            )
-            await self._set_stage(
-                Stage.AWAITING_DETAILS, action.actor, f"details requested ({number})"
-            )
-            return self._result("Question recorded and on its way to the reporter.")
+        )
+        self._deadline(f"details_reply_{number}", now + self._inp.timings.details_expiry)
+        await self._send(
+            "details_request",
+            f"details-request-{number}",
+            after_decision=True,
+            question=action.question,
+        )
+        await self._set_stage(Stage.AWAITING_DETAILS, action.actor, f"details requested ({number})")
+        return self._result("Question recorded and on its way to the reporter.")
 
-    @request_details.validator
-    def _check_request_details(self, action: RequestDetails) -> None:
-        self._check("request-details")
-
-    @workflow.update
+    @staff_action(RecordCrime)
     async def record_crime(self, action: RecordCrime) -> ActionResult:
-        async with self._acting("record-crime", action):
-            now = workflow.now()
-            crn = await workflow.execute_local_activity_method(
-                CaseStore.issue_reference,
-                IssueReference(workflow_id=self._id, kind="crime", year=now.year),
-                retry_policy=DB_RETRY,
-                summary="Crime reference issued",
-                start_to_close_timeout=DB_TIMEOUT,
-            )
-            self.s.crime_reference = crn
-            self.s.category = action.category
-            self._meet("crime_recording_decision")
-            self._close_open_request()
-            closing = action.no_investigation
-            next_steps = (
-                f"No further investigation: outcome {action.outcome}."
-                if closing
-                else "Your report now goes to our Investigations Management Unit, who decide"
-                " whether to investigate further."
-            )
-            support = self._victim_support_wanted()
-            await self._notify_after(
-                self._letter(
-                    "crime-recorded",
-                    "reporter",
-                    "crime_recorded",
-                    to=self._inp.report.reporter.email,
-                    extra={
-                        "offence": action.category,
-                        "next_steps": next_steps,
-                        "support_line": (
-                            "We have referred you to Victim Support, who will contact you.\n"
-                            if support
-                            else ""
-                        ),
-                    },
-                ),
-                then=self._meet_if_sent("crn_or_explanation"),
-            )
-            await self._record(
-                "crime_recorded",
-                action.actor,
-                {"crime_reference": crn, "category": action.category},
-                fields={"crime_reference": crn, "category": action.category},
-            )
-            if support:
-                await self._refer_to_victim_support()
-            self._upsert_attributes()
-            if closing:
-                self.s.outcome = action.outcome
-                await self._set_stage(
-                    Stage.CLOSED,
-                    action.actor,
-                    f"recorded and closed with outcome {action.outcome}",
-                    fields={"outcome": action.outcome, "closed_at": now},
-                )
-                return self._result(f"Crime {crn} recorded and closed.", reference=crn)
+        now = workflow.now()
+        crn = await workflow.execute_local_activity_method(
+            CaseStore.issue_reference,
+            IssueReference(workflow_id=self._id, kind="crime", year=now.year),
+            retry_policy=DB_RETRY,
+            summary="Crime reference issued",
+            start_to_close_timeout=DB_TIMEOUT,
+        )
+        self.case.crime_reference = crn
+        self.case.category = action.category
+        self._meet("crime_recording_decision")
+        self._close_open_request()
+        support = self._victim_support_wanted()
+        await self._send(
+            "crime_recorded",
+            "crime-recorded",
+            after_decision=True,
+            meets="crn_or_explanation",
+            offence=action.category,
+            outcome=action.outcome,
+            victim_support_referred=support,
+        )
+        await self._record(
+            "crime_recorded",
+            action.actor,
+            {"crime_reference": crn, "category": action.category},
+            fields={"crime_reference": crn, "category": action.category},
+        )
+        if support:
+            await self._refer_to_victim_support()
+        self._upsert_attributes()
+        if action.no_investigation:
+            self.case.outcome = action.outcome
             await self._set_stage(
-                Stage.WITH_IMU, action.actor, f"crime {crn} recorded; with the IMU"
+                Stage.CLOSED,
+                action.actor,
+                f"recorded and closed with outcome {action.outcome}",
+                fields={"outcome": action.outcome, "closed_at": now},
             )
-            return self._result(f"Crime {crn} recorded; passed to the IMU.", reference=crn)
+            return self._result(f"Crime {crn} recorded and closed.", reference=crn)
+        await self._set_stage(Stage.WITH_IMU, action.actor, f"crime {crn} recorded; with the IMU")
+        return self._result(f"Crime {crn} recorded; passed to the IMU.", reference=crn)
 
-    @record_crime.validator
-    def _check_record_crime(self, action: RecordCrime) -> None:
-        self._check("record-crime")
-        if action.no_investigation and action.outcome is None:
-            raise ValueError(
-                "--no-investigation needs --outcome N (a Home Office outcome type 1-22)"
-            )
-        if action.outcome is not None and not action.no_investigation:
-            raise ValueError("--outcome is only given with --no-investigation")
-
-    @workflow.update
+    @staff_action(NotACrime)
     async def not_a_crime(self, action: NotACrime) -> ActionResult:
-        async with self._acting("not-a-crime", action):
-            self._meet("crime_recording_decision")
-            self._close_open_request()
-            await self._notify_after(
-                self._letter(
-                    "not-a-crime",
-                    "reporter",
-                    "not_a_crime",
-                    to=self._inp.report.reporter.email,
-                    extra={
-                        "advice": action.advice,
-                        "agencies": "\n".join(f"- {a}" for a in action.agencies) or "- none named",
-                    },
-                ),
-                then=self._meet_if_sent("crn_or_explanation"),
-            )
-            await self._set_stage(
-                Stage.NOT_A_CRIME,
-                action.actor,
-                "not a crime; reporter advised",
-                fields={"closed_at": workflow.now()},
-            )
-            return self._result("Case closed as not a crime; the reporter's advice is on its way.")
-
-    @not_a_crime.validator
-    def _check_not_a_crime(self, action: NotACrime) -> None:
-        self._check("not-a-crime")
+        self._meet("crime_recording_decision")
+        self._close_open_request()
+        await self._send(
+            "not_a_crime",
+            "not-a-crime",
+            after_decision=True,
+            meets="crn_or_explanation",
+            advice=action.advice,
+            agency_list=list(action.agencies),
+        )
+        await self._set_stage(
+            Stage.NOT_A_CRIME,
+            action.actor,
+            "not a crime; reporter advised",
+            fields={"closed_at": workflow.now()},
+        )
+        return self._result("Case closed as not a crime; the reporter's advice is on its way.")
 
     async def _refer_to_victim_support(self) -> None:
         """Victims' Code Right 4: a referral within 2 working days, recorded now."""
@@ -301,61 +221,15 @@ class ReviewSteps(CaseBase):
             summary="Victim support referral recorded",
             start_to_close_timeout=DB_TIMEOUT,
         )
-        await self._notify_after(
-            self._letter(
-                "victim-support-referral",
-                "victim_support",
-                "victim_support_referral",
-                extra={
-                    "offence": self.s.category,
-                    "due_at": due.isoformat(),
-                    "enhanced_rights": "yes" if self.s.enhanced_rights else "no",
-                    **self._personal_context(),
-                },
-            ),
-            then=self._meet_if_sent("victim_support_referral"),
-        )
-
-    async def _redirect(
-        self, *, actor: str, agency_name: str, reason: str, contact: str, agency_email: str | None
-    ) -> None:
-        self.s.redirected_to = agency_name
-        self._meet("crime_recording_decision")
-        self._close_open_request()
-        await workflow.execute_local_activity_method(
-            CaseStore.record_referral,
-            Referral(workflow_id=self._id, kind="redirect", agency=agency_name),
-            retry_policy=DB_RETRY,
-            summary=f"Referral to {agency_name} recorded",
-            start_to_close_timeout=DB_TIMEOUT,
-        )
-        context = {"agency_name": agency_name, "reason": reason, "agency_contact": contact}
-        told = self._letter(
-            "redirected",
-            "reporter",
-            "redirected",
-            to=self._inp.report.reporter.email,
-            extra=context,
-        )
-        copy = self._letter(
-            "agency-copy",
-            "agency",
-            "agency_copy",
-            to=agency_email,
-            extra={**context, **self._personal_context()},
-        )
-        if workflow.patched(PATCH_LETTERS_AFTER_DECISION):
-            await self._notify_after(told, then=self._meet_if_sent("crn_or_explanation"))
-            await self._notify_after(copy)
-        else:
-            sent, _ = await asyncio.gather(self._send(told), self._send(copy))
-            if sent.sent:
-                self._meet("crn_or_explanation")
-        await self._set_stage(
-            Stage.REDIRECTED,
-            actor,
-            f"redirected to {agency_name}",
-            fields={"redirected_to": agency_name, "closed_at": workflow.now()},
+        await self._send(
+            "victim_support_referral",
+            "victim-support-referral",
+            after_decision=True,
+            meets="victim_support_referral",
+            offence=self.case.category,
+            due_at=due.isoformat(),
+            enhanced=self.case.enhanced_rights,
+            **self._reporter_facts(),
         )
 
     def _victim_support_wanted(self) -> bool:

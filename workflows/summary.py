@@ -18,7 +18,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.compliance import DailySummary, SummaryInput, SummaryRequest
     from domain.effects import Notify
 
-from workflows.base import DB_RETRY, MAIL_RETRY
+from workflows.base import DB_RETRY
+from workflows.letters import MAIL_RETRY
 
 SUMMARY_WORKFLOW_ID = "supervisor-summary"
 

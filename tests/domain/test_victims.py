@@ -43,7 +43,11 @@ def test_an_open_case_is_not_reopened_and_the_stage_is_named(stage: Stage) -> No
 
 
 def test_every_suspect_event_has_its_own_plain_letter() -> None:
-    context = {"crime_reference": "CC-2026-000123", "note": "Seen by officer 42."}
+    context = {
+        "force_name": "Cambridgeshire Constabulary",
+        "crime_reference": "CC-2026-000123",
+        "note": "Seen by officer 42.",
+    }
     bodies = set()
     for event in SuspectEvent:
         assert event.letter in LETTERS
@@ -56,15 +60,19 @@ def test_every_suspect_event_has_its_own_plain_letter() -> None:
     assert len(bodies) == len(SuspectEvent)
 
 
+# Every placeholder of a suspect letter (a missing one raises: domain.letters).
+_FACTS = {"force_name": "Cambridgeshire Constabulary", "crime_reference": "CC-1", "note": "-"}
+
+
 def test_released_nfa_explains_the_victims_right_to_review() -> None:
-    _, body = render(SuspectEvent.RELEASED_NFA.letter, {"crime_reference": "CC-1"})
+    _, body = render(SuspectEvent.RELEASED_NFA.letter, _FACTS)
     assert "Victims' Right to\nReview" in body
     assert "within 3 months" in body
     assert "Victim Personal Statement" not in body
 
 
 def test_charged_offers_a_victim_personal_statement() -> None:
-    _, body = render(SuspectEvent.CHARGED.letter, {"crime_reference": "CC-1"})
+    _, body = render(SuspectEvent.CHARGED.letter, _FACTS)
     assert "Victim Personal Statement" in body
     assert "Right to Review" not in body
 
@@ -74,7 +82,7 @@ def test_charged_offers_a_victim_personal_statement() -> None:
     [SuspectEvent.BAILED, SuspectEvent.BAIL_CHANGED],
 )
 def test_bail_letters_name_the_conditions_that_protect_the_victim(event: SuspectEvent) -> None:
-    _, body = render(event.letter, {"crime_reference": "CC-1"})
+    _, body = render(event.letter, _FACTS)
     assert "not contacting you" in body
     assert "call 101" in body
     assert "call 999" in body
@@ -159,6 +167,7 @@ def test_frequencies_in_plain_words(every: timedelta, words: str) -> None:
 
 def test_updates_agreed_and_reopened_letters_render_without_gaps() -> None:
     context = {
+        "force_name": "Cambridgeshire Constabulary",
         "crime_reference": "CC-1",
         "receipt_code": "WHN-0000-0000-00",
         "every_words": "2 weeks",

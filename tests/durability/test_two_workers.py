@@ -6,7 +6,7 @@ review, then a call handler records a crime on each, a few at a time; after the 
 few, the worker holding most cases is killed with SIGKILL: no drain, no goodbye. Its
 cached cases, its half-done updates and activities, move to the survivor once Temporal's
 timeouts notice (sticky queue 10 s, workflow task 10 s, activity start-to-close 10 to 60 s;
-an email caught mid-send waits out its 3-minute start-to-close, see ``CaseBase._notify``).
+an email caught mid-send waits out its 3-minute start-to-close, see ``CaseLetters._deliver``).
 
 Every case must end ``with_imu`` with exactly one crime reference and exactly one
 crime-recorded notification, and the survivor must have finished cases the victim began.

@@ -16,8 +16,8 @@ import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
+from domain.actions import action_rule, staff_actions
 from domain.case import (
-    ACTION_ROLES,
     AckEmergency,
     Acknowledge,
     Allocate,
@@ -176,9 +176,9 @@ CASES: list[tuple[str, Reach, Any, Build, Role]] = [
 
 
 def test_the_table_covers_every_action_and_each_wrong_role_really_lacks_it():
-    assert sorted(c[0] for c in CASES) == sorted(ACTION_ROLES)
+    assert sorted(c[0] for c in CASES) == sorted(staff_actions())
     for action, *_, wrong in CASES:
-        assert wrong.value not in ACTION_ROLES[action]
+        assert wrong not in action_rule(action).roles
 
 
 async def _refused(handle: Handle, update: Any, arg: StaffAction) -> str:
@@ -200,7 +200,7 @@ async def test_action_is_authorised_by_role_and_audited(
 
     wrong_person = PERSON[wrong]
     message = await _refused(handle, update, build(wrong_person))
-    needed = sorted(ACTION_ROLES[action])
+    needed = sorted(action_rule(action).roles)
     assert all(role in message for role in needed), message  # names the missing role
     assert wrong.value in message
 
@@ -217,7 +217,7 @@ async def test_action_is_authorised_by_role_and_audited(
     assert not [e for e in new if e.actor in refused]  # nothing the refused did
 
     # The action's own role; a supervisor only where nobody else may (allocate).
-    allowed_role = min((Role(r) for r in ACTION_ROLES[action]), key=lambda r: r == Role.SUPERVISOR)
+    allowed_role = min(action_rule(action).roles, key=lambda r: r == Role.SUPERVISOR)
     result = await handle.execute_update(update, build(PERSON[allowed_role]))
     assert result.receipt_code == before.receipt_code
 

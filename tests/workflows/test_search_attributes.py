@@ -6,7 +6,7 @@ from domain.case import Acknowledge, CloseCase, ImuInvestigate, RecordCrime, Sta
 from starter.intake import submit
 from tests.helpers import example, wait_stage, wait_view
 from tests.workflows.conftest import FAST
-from workflows import attributes as sa
+from whn import attributes as sa
 from workflows.case import CaseWorkflow
 
 ALWAYS = (

@@ -1,0 +1,118 @@
+"""Staff actions on a case: ``@staff_action(Model)`` makes a handler an update.
+
+The model (``domain.actions``) carries the action's rule; the decorator reads it for
+everything around the handler's body:
+
+- the update's name (the rule's name with underscores: ``record_crime``);
+- its validator, which refuses an action the stage does not allow before anything
+  reaches history (the model itself has already refused bad fields on decoding);
+- the run of the body: one action at a time (``CaseBase._lock``), the stage checked
+  again (an earlier action may have moved the case on since the validator ran), the
+  actor authorised against the roster by a local activity (``CaseStore.authorise``,
+  audited either way), then the body.
+
+``update_for(Model)`` is the update method for a model, for clients (``starter.admin``).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.store import CaseStore
+    from domain.actions import ActionResult, ActionRule, StaffAction
+    from domain.effects import Authorise
+
+from workflows.base import DB_RETRY, DB_TIMEOUT, CaseBase
+
+A = TypeVar("A", bound=StaffAction)
+C = TypeVar("C", bound=CaseBase)
+Handler = Callable[[C, A], Awaitable[ActionResult]]
+
+_UPDATES: dict[type[StaffAction], Any] = {}
+
+
+def update_for(model: type[StaffAction]) -> Any:
+    """The workflow update that takes ``model`` (KeyError if no handler takes it)."""
+    return _UPDATES[model]
+
+
+def wrong_stage(rule: ActionRule, case: CaseBase) -> ApplicationError:
+    return ApplicationError(
+        rule.wrong_stage(case.case.stage), type="WrongStage", non_retryable=True
+    )
+
+
+def staff_action(model: type[A]) -> Callable[[Handler[C, A]], Handler[C, A]]:
+    """Make ``body`` the update handler of ``model``'s action (see the module docstring)."""
+    rule = model.rule
+
+    def register(body: Handler[C, A]) -> Handler[C, A]:
+        @functools.wraps(body)
+        async def handler(self: C, action: A) -> ActionResult:
+            async with _Acting(self, rule, action):
+                return await body(self, action)
+
+        update = workflow.update(name=rule.update_name)(handler)
+
+        def validate(self: C, action: A) -> None:
+            if not rule.allows(self.case.stage):
+                raise wrong_stage(rule, self)
+
+        # The SDK wants the validator's parameters to be the handler's, annotations too.
+        validate.__signature__ = inspect.signature(body).replace(  # type: ignore[attr-defined]
+            return_annotation=None
+        )
+        validate.__name__ = f"_validate_{body.__name__}"
+        update.validator(validate)
+
+        _UPDATES[model] = update
+        return cast(Handler[C, A], update)
+
+    return register
+
+
+class _Acting:
+    """Runs one staff action: serialised, re-checked, authorised, then performed."""
+
+    def __init__(self, case: CaseBase, rule: ActionRule, who: StaffAction) -> None:
+        self._case = case
+        self._rule = rule
+        self._who = who
+
+    async def __aenter__(self) -> None:
+        case = self._case
+        await case._lock.acquire()
+        try:
+            # The validator ran before an earlier action may have moved the case on.
+            if not self._rule.allows(case.case.stage):
+                raise wrong_stage(self._rule, case)
+            await workflow.execute_local_activity_method(
+                CaseStore.authorise,
+                Authorise(workflow_id=case._id, actor=self._who.actor, action=self._rule.name),
+                retry_policy=DB_RETRY,
+                summary=f"Authorised {self._rule.name} for {self._who.actor}",
+                start_to_close_timeout=DB_TIMEOUT,
+            )
+        except ActivityError as err:
+            case._lock.release()
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type == "NotAuthorised":
+                # Surface the roster's answer to the caller as the update's own failure.
+                raise ApplicationError(
+                    cause.message, type="NotAuthorised", non_retryable=True
+                ) from None
+            raise
+        except BaseException:
+            case._lock.release()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._case._changes += 1
+        self._case._lock.release()

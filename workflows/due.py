@@ -1,0 +1,53 @@
+"""What falls due: one list per step file, read by both the wait and the firing.
+
+Each step file says what its stage has coming as a list of ``Due(when, label, act)``
+(timers) or ``Work(label, act)`` (stage work: something to do now that nobody waits
+for). The case's main loop reads the same lists twice: to know how long to wait (the
+earliest ``when``, its ``label`` the timer's summary in the UI) and, once awake, to act
+on what has come due. A timer added to a list is therefore both waited for and acted on;
+there is no second place to forget.
+
+The lists are built from the case's state each time they are read, and ``fire`` builds
+them again after every act, so an act never runs on a condition an earlier one (or a
+staff action that ran while it awaited) has since changed. Each entry acts at most once
+per pass, in list order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Due:
+    """A timer: at ``when``, ``act`` (``label`` says what, in the UI's timer summary)."""
+
+    when: datetime
+    label: str
+    act: Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Work:
+    """Stage work ready now: ``act`` (``label`` names it)."""
+
+    label: str
+    act: Callable[[], Awaitable[None]]
+
+
+def earliest(timers: list[Due]) -> Due | None:
+    """The next timer to wait for (ties broken by label, as ``min`` over pairs would)."""
+    return min(timers, key=lambda t: (t.when, t.label), default=None)
+
+
+async def fire(ready: Callable[[], list[Due] | list[Work]]) -> None:
+    """Act on each entry ``ready()`` lists, re-reading the list after every act."""
+    done: set[str] = set()
+    while True:
+        entry = next((e for e in ready() if e.label not in done), None)
+        if entry is None:
+            return
+        done.add(entry.label)
+        await entry.act()

@@ -1,0 +1,135 @@
+"""Step 3: the Investigations Management Unit decides: close, or investigate.
+
+What falls due here: no timers; stage work (``_imu_work``): the IMU's decision support
+(solvability and vulnerability), as soon as the case reaches the IMU.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    import email_validator  # noqa: F401  (pydantic's EmailStr loads it lazily: load it here)
+
+    from activities.rules import assess_report, imu_outcome, route_case, working_days_after
+    from activities.store import CaseStore
+    from domain.actions import ActionResult, ImuClose, ImuInvestigate
+    from domain.assessment import Assessment
+    from domain.case import INVESTIGATION_STEPS, Stage
+    from domain.effects import ImuOutcomeRequest, IssueReference, RouteRequest, WorkingDays
+
+from workflows.acting import staff_action
+from workflows.base import DB_RETRY, DB_TIMEOUT
+from workflows.due import Work
+from workflows.investigation import InvestigationSteps
+
+
+class ImuSteps(InvestigationSteps):
+    """The IMU's decision; an investigation opened goes on to Step 4 (allocation)."""
+
+    def _imu_work(self) -> list[Work]:
+        if self.case.stage == Stage.WITH_IMU and self.case.assessment is None:
+            return [Work("assess", self._assess)]
+        return []
+
+    @staff_action(ImuClose)
+    async def imu_close(self, action: ImuClose) -> ActionResult:
+        now = workflow.now()
+        suspect = self._inp.report.incident.suspect
+        identified = bool(
+            suspect and (suspect.named or suspect.name or suspect.vehicle_registration)
+        )
+        decided = await workflow.execute_local_activity(
+            imu_outcome,
+            ImuOutcomeRequest(reason=action.reason, suspect_identified=identified),
+            retry_policy=DB_RETRY,
+            summary=f"Outcome for IMU closure: {action.reason}",
+            start_to_close_timeout=DB_TIMEOUT,
+        )
+        outcome, name = decided.outcome, decided.name
+        days = 1 if self.case.enhanced_rights else 5
+        due: datetime = await workflow.execute_local_activity(
+            working_days_after,
+            WorkingDays(start=now, days=days),
+            retry_policy=DB_RETRY,
+            summary=f"Right 6 due in {days} working day(s)",
+            start_to_close_timeout=DB_TIMEOUT,
+        )
+        self._deadline("right6_decision_explained", due)
+        self.case.outcome = outcome
+        await self._send(
+            "imu_closed",
+            "imu-closed",
+            after_decision=True,
+            meets="right6_decision_explained",
+            reason=action.reason,
+            outcome=outcome,
+            outcome_name=name,
+        )
+        await self._set_stage(
+            Stage.CLOSED_BY_IMU,
+            action.actor,
+            f"closed by the IMU: {action.reason} (outcome {outcome})",
+            fields={"outcome": outcome, "closed_at": now},
+        )
+        return self._result(
+            f"Closed by the IMU with outcome {outcome} ({name}); the victim's letter is on its way."
+        )
+
+    @staff_action(ImuInvestigate)
+    async def imu_investigate(self, action: ImuInvestigate) -> ActionResult:
+        now = workflow.now()
+        ref = await workflow.execute_local_activity_method(
+            CaseStore.issue_reference,
+            IssueReference(workflow_id=self._id, kind="investigation", year=now.year),
+            retry_policy=DB_RETRY,
+            summary="Investigation reference issued",
+            start_to_close_timeout=DB_TIMEOUT,
+        )
+        self.case.investigation_reference = ref
+        report = self._inp.report
+        flags = report.incident.flags
+        team = await workflow.execute_local_activity(
+            route_case,
+            RouteRequest(
+                category=self.case.category,
+                domestic_abuse=bool(flags and flags.domestic_abuse),
+                hate_crime=bool(flags and flags.hate_crime),
+                under_18=report.reporter.under_18,
+                district=self.case.district,
+            ),
+            retry_policy=DB_RETRY,
+            summary="Team chosen by the routing table",
+            start_to_close_timeout=DB_TIMEOUT,
+        )
+        self.case.tasks = {step: None for step in INVESTIGATION_STEPS}
+        await self._record(
+            "investigation_opened",
+            action.actor,
+            {"investigation_reference": ref},
+            fields={"investigation_reference": ref},
+        )
+        await self._send(
+            "investigation_opened", "investigation-opened", after_decision=True, team=team
+        )
+        await self._allocate_to(team, action.actor)
+        return self._result(f"Investigation {ref} opened; allocated to {team}.", reference=ref)
+
+    async def _assess(self) -> None:
+        """Decision support for the IMU: solvability and vulnerability."""
+        assessment: Assessment = await workflow.execute_local_activity(
+            assess_report,
+            self._inp.report,
+            retry_policy=DB_RETRY,
+            summary="IMU decision support: solvability and vulnerability",
+            start_to_close_timeout=DB_TIMEOUT,
+        )
+        self.case.assessment = assessment.model_dump(mode="json")
+        await self._record(
+            "assessed",
+            "system",
+            {"summary": assessment.summary},
+            fields={"assessment": self.case.assessment},
+        )

@@ -1,0 +1,138 @@
+"""The one way a case sends a letter: ``await self._send(letter, purpose, **facts)``.
+
+``letter`` names one of ``domain.letters.LETTERS``, which knows who the letter is for
+and all its wording; the workflow passes facts only (a reason code, a team slug, whether
+Victim Support was referred), and the mail activity renders them. ``purpose`` keys the
+outbox row, so a letter is sent once per case and purpose whatever is retried.
+
+- In place (the default): the case waits until the mail server has taken the letter.
+- ``after_decision=True``: a staff action's letter, sent without holding up the action's
+  answer; the case neither finishes nor continues as new before it is (``letters_sent``).
+  Cases that took such an action before patch ``letters-after-decision`` replay with the
+  letter awaited in place.
+- ``meets=name``: the deadline ``name`` is met when the letter goes, not when it was
+  ordered (the CRN within 48 hours, Right 6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.mail import Mailer
+    from domain.effects import Notified, Notify
+    from domain.letters import LETTERS
+
+from workflows.base import CaseBase
+
+# workflow.patched ids: one per change to workflow code made while cases are open.
+PATCH_LETTERS_AFTER_DECISION = "letters-after-decision"
+PATCH_DEADLINE_MET_RECORDED = "deadline-met-recorded"
+
+MAIL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+)
+
+
+class CaseLetters(CaseBase):
+    """Letters of a case (see the module docstring)."""
+
+    def _letter(self, letter: str, purpose: str, to: str | None, facts: dict[str, Any]) -> Notify:
+        """``letter`` with the case's facts as they are now and the caller's."""
+        report = self._inp.report
+        c = self.case
+        if LETTERS[letter].audience == "reporter":
+            to = report.reporter.email
+        return Notify(
+            workflow_id=self._id,
+            purpose=purpose,
+            to=to,
+            letter=letter,
+            context={
+                "receipt_code": self._inp.receipt_code,
+                "crime_reference": c.crime_reference,
+                "investigation_reference": c.investigation_reference,
+                "category": c.category,
+                "occurred_from": report.incident.occurred_from.isoformat(),
+                "address": report.incident.location.address,
+                "stage": c.stage.value,
+                **facts,
+            },
+        )
+
+    def _reporter_facts(self) -> dict[str, Any]:
+        """The reporter's contact and account: only for letters to an agency or Victim Support."""
+        reporter = self._inp.report.reporter
+        return {
+            "reporter": {"name": reporter.name, "email": reporter.email, "phone": reporter.phone},
+            "description": self._inp.report.incident.description,
+        }
+
+    async def _send(
+        self,
+        letter: str,
+        purpose: str,
+        *,
+        after_decision: bool = False,
+        meets: str | None = None,
+        to: str | None = None,
+        **facts: Any,
+    ) -> Notified | None:
+        """Send ``letter`` (see the module docstring); its result when sent in place."""
+        notify = self._letter(letter, purpose, to, facts)
+        if after_decision and workflow.patched(PATCH_LETTERS_AFTER_DECISION):
+            self._letters.append(asyncio.create_task(self._send_later(notify, meets)))
+            return None
+        return await self._deliver(notify, meets)
+
+    async def _deliver(self, notify: Notify, meets: str | None) -> Notified:
+        sent: Notified = await workflow.execute_activity_method(
+            Mailer.notify,
+            notify,
+            # Long enough for the outbox write after a send to outlast a database blip
+            # (see Mailer.notify): a retry after a successful send would send it again.
+            # No heartbeat timeout: tried (20 s, then 60 s), a loaded worker's live sends
+            # were taken for dead and retried, each retry a possible second email. A
+            # letter held up three minutes by a dead worker is the lesser harm.
+            start_to_close_timeout=timedelta(minutes=3),
+            retry_policy=MAIL_RETRY,
+            summary=f"Email: {notify.purpose.replace('-', ' ')}",
+        )
+        if meets is not None and sent.sent:
+            self._meet(meets)
+        return sent
+
+    async def _send_later(self, notify: Notify, meets: str | None) -> None:
+        try:
+            sent = await self._deliver(notify, meets)
+        except ActivityError as err:
+            # Only a refusal the mail activity marks final gets here (MAIL_RETRY never
+            # gives up): keep it on the case's record rather than fail the case.
+            workflow.logger.error("letter %s not sent: %s", notify.purpose, err.cause or err)
+            await self._record("letter_failed", "system", {"purpose": notify.purpose})
+            return
+        if meets is not None and sent.sent and workflow.patched(PATCH_DEADLINE_MET_RECORDED):
+            # The deadline this letter meets, met now: on the record (and in the
+            # compliance projection) even when nothing else happens to the case.
+            await self._record("letter_sent", "system", {"purpose": notify.purpose})
+
+    def letters_sent(self) -> bool:
+        """No letter ordered by a staff action is still on its way."""
+        return all(letter.done() for letter in self._letters)
+
+    async def _escalate(self, what: str, key: str) -> None:
+        """Tell the supervisor once per key and escalation count."""
+        n = sum(1 for e in self.case.timeline if e.event == "escalated")
+        await self._send(
+            "supervisor_escalation",
+            f"escalation-{key}-{n + 1}",
+            what=what,
+            due_at=workflow.now().isoformat(),
+        )
+        await self._record("escalated", "system", {"what": what})
