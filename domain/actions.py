@@ -57,9 +57,7 @@ class ActionRule:
 
     def wrong_role(self, actor: str, has: Iterable[str]) -> str:
         needed = " or ".join(sorted(self.roles))
-        return f"{self.name} needs the role {needed}; {actor} has " + (
-            ", ".join(has) or "no role"
-        )
+        return f"{self.name} needs the role {needed}; {actor} has " + (", ".join(has) or "no role")
 
 
 _REVIEW = (Stage.AWAITING_REVIEW, Stage.AWAITING_DETAILS)
@@ -203,6 +201,27 @@ class CloseCase(StaffAction):
 
     outcome: int = Field(ge=1, le=22)
     note: str = Field(min_length=1, max_length=4_000)
+
+
+class Reopen(StaffAction):
+    """A closed case reopened on new information (docs/reopening.md). Not an update: the
+    starter checks it and starts a new run with it (``CaseInput.reopen``)."""
+
+    rule = ActionRule(
+        "reopen",
+        roles={Role.CALL_HANDLER, Role.IMU},
+        stages={Stage.NOT_A_CRIME, Stage.CLOSED_BY_IMU, Stage.CLOSED},
+    )
+
+    reason: str = Field(min_length=1, max_length=2_000)
+    number: int = Field(default=1, ge=1)  # the case's how-many-th reopening this is
+
+    @field_validator("reason")
+    @classmethod
+    def _not_blank(cls, reason: str) -> str:
+        if not reason.strip():
+            raise ValueError("must not be empty")
+        return reason
 
 
 class ActionResult(Message):

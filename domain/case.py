@@ -26,6 +26,7 @@ from domain.actions import (
     RecordCrime,
     RecordStep,
     Redirect,
+    Reopen,
     RequestDetails,
     StaffAction,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "RecordCrime",
     "RecordStep",
     "Redirect",
+    "Reopen",
     "RequestDetails",
     "Role",
     "StaffAction",
@@ -154,6 +156,10 @@ class CaseState(BaseModel):
     handoff_pending: bool = False
     events: int = 0
     runs: int = 1
+    # After the crime is recorded (docs/reopening.md).
+    reopenings: int = 0
+    update_interval: timedelta | None = None  # agreed with the victim; None: the default
+    vps_offered_at: datetime | None = None
 
 
 class CaseInput(Message):
@@ -164,6 +170,7 @@ class CaseInput(Message):
     received_at: datetime | None = None  # None: when the workflow started
     timings: Timings = Field(default_factory=Timings)
     state: CaseState | None = None
+    reopen: Reopen | None = None  # set only on the run ``whn-admin reopen`` starts
 
 
 # --- the reporter's reply (signal) ---------------------------------------------------
@@ -188,6 +195,7 @@ class Deadline(BaseModel):
     # When the promise was made (the compliance report's time to meet); None on
     # deadlines set before it was kept.
     opened_at: datetime | None = None
+    superseded: bool = False  # still open when its case closed; not owed after a reopening
 
     @property
     def met(self) -> bool | None:
@@ -227,6 +235,11 @@ class CaseView(Message):
     intelligence: dict[str, object] | None = None
     victim_updates: int = 0
     runs: int = 1
+    reopenings: int = 0
+    update_interval: timedelta | None = None
+    vps_offered_at: datetime | None = None
+    # The whole state, in the result of a run that finished (what a reopening starts from).
+    final_state: CaseState | None = None
 
     @property
     def closed(self) -> bool:
@@ -238,3 +251,4 @@ class CaseView(Message):
 # a workflow's input) is rebuilt on every use, about 3 ms a time (bench/, this machine).
 CaseState.model_rebuild()
 CaseInput.model_rebuild()
+CaseView.model_rebuild()

@@ -77,7 +77,8 @@ def check_team(team: str) -> str:
     return team
 
 
-InvestigationStep = Literal["witnesses", "scene", "cctv", "forensics", "intelligence"]
+# "vps": the Victim Personal Statement offered (Right 7); recorded, not an initial task.
+InvestigationStep = Literal["witnesses", "scene", "cctv", "forensics", "intelligence", "vps"]
 INVESTIGATION_STEPS: tuple[str, ...] = ("witnesses", "scene", "cctv", "forensics", "intelligence")
 ImuCloseReason = Literal[
     "insufficient-evidence", "no-witnesses", "witnesses-unwilling", "victim-no-statement"

@@ -11,21 +11,26 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError, field_validator
 
+from domain.actions import ActionRule, StaffAction
 from domain.calendar import add_working_days
-from domain.case import Stage
+from domain.case import CaseState, CaseView
+from domain.terms import Role, Stage
 
 __all__ = [
     "MAX_UPDATE_INTERVAL",
     "MIN_UPDATE_INTERVAL",
     "REOPEN_TO",
+    "RecordSuspectEvent",
+    "SetUpdates",
     "SuspectEvent",
     "describe_interval",
     "parse_update_interval",
     "reopen_target",
     "right6_days",
     "right6_due",
+    "state_from_view",
 ]
 
 
@@ -58,6 +63,44 @@ def reopen_target(stage: Stage) -> Stage:
             " (reopen works from not_a_crime, closed_by_imu, closed)"
         )
     return target
+
+
+def state_from_view(view: CaseView, carried: CaseState | None = None) -> CaseState:
+    """The state of a case closed before its result carried one (``CaseView.final_state``).
+
+    ``carried`` is the state its last run started with, if it continued as new; the
+    view's fields win over it. The counters that keep later writes unique are derived
+    from the timeline, which every run carries whole: one entry per recorded event (plus
+    the receipt) and one ``stage:allocated`` per hand-off.
+    """
+    base = carried.model_dump() if carried is not None else {}
+    timeline = list(view.timeline)
+    return CaseState.model_validate(
+        {
+            **base,
+            "stage": view.stage,
+            "priority": view.priority,
+            "category": view.category,
+            "enhanced_rights": view.enhanced_rights,
+            "crime_reference": view.crime_reference,
+            "investigation_reference": view.investigation_reference,
+            "outcome": view.outcome,
+            "redirected_to": view.redirected_to,
+            "team": view.team,
+            "officer": view.officer,
+            "flags": list(view.flags),
+            "deadlines": [d.model_dump() for d in view.deadlines],
+            "timeline": timeline,
+            "tasks": dict(view.tasks),
+            "assessment": view.assessment,
+            "intelligence": view.intelligence,
+            "updates_sent": view.victim_updates,
+            "runs": view.runs,
+            "events": sum(1 for e in timeline if e.event != "received"),
+            "handoffs": sum(1 for e in timeline if e.event == "stage:allocated"),
+            "reopenings": view.reopenings,
+        }
+    )
 
 
 # --- Right 6: suspect events ----------------------------------------------------------
@@ -136,3 +179,34 @@ def describe_interval(every: timedelta) -> str:
     if days % 7 == 0:
         return f"{days // 7} weeks"
     return f"{days} days"
+
+
+# --- the staff actions ----------------------------------------------------------------
+
+
+class RecordSuspectEvent(StaffAction):
+    """``whn-admin suspect-event``: something happened to a suspect; the victim is told."""
+
+    rule = ActionRule("suspect-event", roles={Role.OFFICER}, stages={Stage.INVESTIGATING})
+
+    event: SuspectEvent
+    note: str | None = Field(default=None, min_length=1, max_length=4_000)
+
+
+class SetUpdates(StaffAction):
+    """``whn-admin set-updates``: the update frequency agreed with the victim."""
+
+    rule = ActionRule(
+        "set-updates", roles={Role.OFFICER}, stages={Stage.ALLOCATED, Stage.INVESTIGATING}
+    )
+
+    every: timedelta
+
+    @field_validator("every")
+    @classmethod
+    def _agreed(cls, every: timedelta) -> timedelta:
+        if every < MIN_UPDATE_INTERVAL:
+            raise ValueError("under a day; agree at least P1D")
+        if every > MAX_UPDATE_INTERVAL:
+            raise ValueError("over a year; agree at most P1Y")
+        return every

@@ -60,12 +60,15 @@ from domain.case import (
     RecordCrime,
     RecordStep,
     Redirect,
+    Reopen,
     RequestDetails,
     Stage,
     Timings,
 )
 from domain.report import Report
+from domain.victims import RecordSuspectEvent, SetUpdates, SuspectEvent
 from starter.intake import submit
+from starter.reopen import reopen
 from whn import db
 from whn.devstack.mailsink import MailSink
 from whn.devstack.postgres import EmbeddedPostgres
@@ -94,9 +97,21 @@ log = logging.getLogger("record_histories")
 class Recorder:
     """Starts cases on the time-skipping server and drives them like staff would."""
 
-    def __init__(self, env: WorkflowEnvironment, client: Client) -> None:
+    def __init__(self, env: WorkflowEnvironment, client: Client, dsn: str | None = None) -> None:
         self.env = env
         self.client = client
+        self.dsn = dsn
+
+    async def reopen(self, handle: Handle, actor: str) -> Handle:
+        """``whn-admin reopen`` on the closed case: its new run's handle."""
+        await handle.result()
+        await reopen(
+            self.client,
+            handle.id.removeprefix("case-"),
+            Reopen(actor=actor, reason="New information."),
+            database_url=self.dsn,
+        )
+        return self.client.get_workflow_handle_for(CaseWorkflow.run, handle.id)
 
     async def start(self, path: str, example: str, timings: Timings = TIMINGS) -> Handle:
         report = Report.model_validate_json((EXAMPLES / f"{example}.json").read_text())
@@ -134,9 +149,9 @@ class Recorder:
 # --- the paths ---------------------------------------------------------------------------
 
 
-async def investigated(r: Recorder) -> Handle:
+async def investigated(r: Recorder, name: str = "investigated") -> Handle:
     """Ordinary report -> CRN -> investigation -> acknowledged -> a step -> closed."""
-    h = await r.start("investigated", "ordinary")
+    h = await r.start(name, "ordinary")
     await r.at(h, Stage.AWAITING_REVIEW)
     await _investigate(r, h)
     await h.execute_update(
@@ -282,6 +297,35 @@ async def reallocated(r: Recorder) -> Handle:
     return h
 
 
+async def reopened(r: Recorder) -> Handle:
+    """Not a crime, reopened on new information (the new run): recorded, no investigation."""
+    h = await r.start("reopened", "ordinary")
+    await r.at(h, Stage.AWAITING_REVIEW)
+    await h.execute_update(
+        CaseWorkflow.not_a_crime, NotACrime(actor="handler-1", advice="A civil matter.")
+    )
+    h = await r.reopen(h, "handler-1")
+    await h.execute_update(
+        CaseWorkflow.record_crime,
+        RecordCrime(actor="handler-1", category="burglary", no_investigation=True, outcome=18),
+    )
+    return h
+
+
+async def reopened_investigation(r: Recorder) -> Handle:
+    """A closed investigation reopened (the new run): investigated again, closed again."""
+    h = await investigated(r, "reopened_investigation")
+    h = await r.reopen(h, "supervisor-1")
+    await h.execute_update(CaseWorkflow.imu_investigate, ImuInvestigate(actor="imu-1"))
+    await h.execute_update(
+        CaseWorkflow.acknowledge, Acknowledge(actor="officer-1", officer="officer-1")
+    )
+    await h.execute_update(
+        CaseWorkflow.close, CloseCase(actor="officer-1", outcome=1, note="Charged.")
+    )
+    return h
+
+
 async def handoff_failed(r: Recorder) -> Handle:
     """Allocated to a team whose system stays down: the hand-off is retried until it
     finally fails, the case is flagged and the supervisor told; it stays allocated."""
@@ -348,6 +392,35 @@ def _missed(view: CaseView, deadline: str) -> bool:
     return any(d.name == deadline and d.missed for d in view.deadlines)
 
 
+async def suspect_events(r: Recorder) -> Handle:
+    """Investigating: updates agreed weekly, one sent, every Right 6 event, a VPS offer."""
+    h = await r.start("suspect_events", "ordinary")
+    await r.at(h, Stage.AWAITING_REVIEW)
+    await h.execute_update(
+        CaseWorkflow.record_crime, RecordCrime(actor="handler-1", category="burglary")
+    )
+    await h.execute_update(CaseWorkflow.imu_investigate, ImuInvestigate(actor="imu-1"))
+    await h.execute_update(
+        CaseWorkflow.acknowledge, Acknowledge(actor="officer-1", officer="officer-1")
+    )
+    await h.execute_update(
+        CaseWorkflow.set_updates, SetUpdates(actor="officer-1", every=timedelta(days=7))
+    )
+    await r.skip(timedelta(days=7, minutes=5))
+    await r.until(h, lambda v: v.victim_updates == 1)
+    for event in SuspectEvent:
+        await h.execute_update(
+            CaseWorkflow.suspect_event, RecordSuspectEvent(actor="officer-1", event=event)
+        )
+    await h.execute_update(
+        CaseWorkflow.record_step, RecordStep(actor="officer-1", step="vps", note="In person.")
+    )
+    await h.execute_update(
+        CaseWorkflow.close, CloseCase(actor="officer-1", outcome=1, note="Charged.")
+    )
+    return h
+
+
 PATHS: dict[str, Callable[[Recorder], Awaitable[Handle]]] = {
     f.__name__: f
     for f in (
@@ -364,6 +437,9 @@ PATHS: dict[str, Callable[[Recorder], Awaitable[Handle]]] = {
         reallocated,
         handoff_failed,
         continued_as_new,
+        reopened,
+        reopened_investigation,
+        suspect_events,
     )
 }
 LIVE_PATHS = {"continued_as_new"}
@@ -454,7 +530,7 @@ async def _record_on(
     written = []
     try:
         async with build_worker(env.client, pool, settings, task_queue=TASK_QUEUE):
-            recorder = Recorder(env, env.client)
+            recorder = Recorder(env, env.client, dsn)
             for name in names:
                 handle = await PATHS[name](recorder)
                 await _settled(handle)

@@ -97,8 +97,13 @@ async def list_cases(
     if overdue:
         query += " AND Overdue = true"
     rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
     try:
+        # Newest run first; a case reopened (or continued as new) lists once, as it is now.
         async for execution in client.list_workflows(query, limit=limit, rpc_timeout=_RPC_TIMEOUT):
+            if execution.id in seen:
+                continue
+            seen.add(execution.id)
             attrs = execution.typed_search_attributes
             reported = attrs.get(sa.REPORTED_AT)
             rows.append(

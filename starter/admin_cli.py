@@ -19,11 +19,20 @@ from domain.actions import (
     RecordCrime,
     RecordStep,
     Redirect,
+    Reopen,
     RequestDetails,
     StaffAction,
 )
 from domain.case import CaseView, ImuCloseReason, InvestigationStep, Stage
+from domain.victims import (
+    RecordSuspectEvent,
+    SetUpdates,
+    SuspectEvent,
+    describe_interval,
+    parse_update_interval,
+)
 from starter import admin, casework
+from starter import reopen as reopening
 from starter.cli import client_for, emit, main_of, run, settings_for
 from starter.errors import RejectedError
 from starter.intake_keys import intake_key_app
@@ -73,7 +82,10 @@ def _act(ref: str, model: type[StaffAction], as_json: bool, **fields: Any) -> No
         client = await client_for(settings)
         return await admin.act(client, ref, action, database_url=settings.database_url)
 
-    result = run(program, prog="whn-admin")
+    _emit_result(run(program, prog="whn-admin"), as_json)
+
+
+def _emit_result(result: ActionResult, as_json: bool) -> None:
     text = result.detail + (f" Reference: {result.reference}" if result.reference else "")
     emit(
         as_json,
@@ -136,9 +148,17 @@ def _show_text(view: CaseView, ui: str) -> str:
             out.append(f"  {label}: {value}")
     if view.flags:
         out.append("  flags: " + ", ".join(view.flags))
+    if view.reopenings:
+        out.append(f"  reopened: {view.reopenings} time(s)")
+    if view.update_interval:
+        out.append(f"  updates agreed: every {describe_interval(view.update_interval)}")
+    if view.vps_offered_at:
+        out.append(f"  Victim Personal Statement offered: {view.vps_offered_at:%Y-%m-%d %H:%M}")
     out.append("Deadlines:")
     for d in view.deadlines:
         state = {True: "met", False: "MISSED", None: "pending"}[d.met]
+        if d.superseded:
+            state = "superseded (closed, then reopened)"
         met = f" (done {d.met_at:%Y-%m-%d %H:%M:%S})" if d.met_at else ""
         out.append(f"  {d.name:28} due {d.due_at:%Y-%m-%d %H:%M:%S %Z}  {state}{met}")
     if view.tasks:
@@ -239,7 +259,7 @@ def show(
         return view, ui, file
 
     view, ui, file = run(program, prog="whn-admin")
-    payload = view.model_dump(mode="json")
+    payload = view.model_dump(mode="json", exclude={"final_state"})
     payload["closed"] = view.closed
     payload["ui_url"] = ui
     payload["deadlines"] = [
@@ -248,6 +268,7 @@ def show(
             "due_at": d.due_at.isoformat(),
             "met": d.met,
             "met_at": d.met_at.isoformat() if d.met_at else None,
+            "superseded": d.superseded,
         }
         for d in view.deadlines
     ]
@@ -430,6 +451,59 @@ def close(
 ) -> None:
     """Close the investigation with a Home Office outcome type (1-22); the victim is told."""
     _act(ref, CloseCase, as_json, actor=_actor(actor), outcome=outcome, note=note)
+
+
+@app.command(Reopen.rule.name)
+def reopen(
+    ref: RefArg,
+    reason: Annotated[str, typer.Option("--reason", help="the new information, for the record")],
+    actor: AsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Reopen a closed case on new information; the reporter is told."""
+
+    async def program(settings: Settings) -> ActionResult:
+        action = _build(Reopen, actor=_actor(actor), reason=reason)
+        assert isinstance(action, Reopen)
+        client = await client_for(settings)
+        return await reopening.reopen(client, ref, action, database_url=settings.database_url)
+
+    _emit_result(run(program, prog="whn-admin"), as_json)
+
+
+@app.command(RecordSuspectEvent.rule.name)
+def suspect_event(
+    ref: RefArg,
+    event: Annotated[str, typer.Option("--event", help=" | ".join(e.value for e in SuspectEvent))],
+    note: Annotated[str | None, typer.Option("--note", help="for the victim's letter")] = None,
+    actor: AsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Right 6: record a suspect event; the victim is told within 5 working days (1 enhanced)."""
+    if event not in {e.value for e in SuspectEvent}:
+        typer.echo(
+            f"whn-admin: --event: {event!r} is not one of"
+            f" {', '.join(e.value for e in SuspectEvent)}",
+            err=True,
+        )
+        raise typer.Exit(2)
+    _act(ref, RecordSuspectEvent, as_json, actor=_actor(actor), event=event, note=note)
+
+
+@app.command(SetUpdates.rule.name)
+def set_updates(
+    ref: RefArg,
+    every: Annotated[str, typer.Option("--every", help="ISO-8601 duration, P1D to P1Y")],
+    actor: AsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The update frequency agreed with the victim, replacing the default for this case."""
+    try:
+        agreed = parse_update_interval(every)
+    except ValueError as err:
+        typer.echo(f"whn-admin: {err}", err=True)
+        raise typer.Exit(2) from None
+    _act(ref, SetUpdates, as_json, actor=_actor(actor), every=agreed)
 
 
 @app.command("setup-search-attributes")

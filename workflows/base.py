@@ -81,13 +81,11 @@ class CaseBase:
             self._meet(f"details_reply_{request.number}")
 
     def _deadline(self, name: str, due_at: datetime) -> None:
-        self.case.deadlines.append(
-            Deadline(name=name, due_at=due_at, opened_at=workflow.now())
-        )
+        self.case.deadlines.append(Deadline(name=name, due_at=due_at, opened_at=workflow.now()))
 
     def _meet(self, name: str, *, missed: bool = False) -> None:
         for deadline in self.case.deadlines:
-            if deadline.name == name and deadline.met_at is None:
+            if deadline.name == name and deadline.met_at is None and not deadline.superseded:
                 if missed:
                     deadline.missed = True
                 else:
@@ -102,7 +100,10 @@ class CaseBase:
     def _overdue(self) -> bool:
         """Staff owe the case something whose time has passed (the reporter's replies aside)."""
         return any(
-            d.missed and d.met_at is None and not d.name.startswith(_REPORTER_OWES)
+            d.missed
+            and d.met_at is None
+            and not d.superseded
+            and not d.name.startswith(_REPORTER_OWES)
             for d in self.case.deadlines
         )
 
@@ -171,7 +172,7 @@ class CaseBase:
         if c.team:
             lines.append(f"Team: {c.team}" + (f" · officer {c.officer}" if c.officer else ""))
         for d in c.deadlines:
-            if d.met_at is None:
+            if d.met_at is None and not d.superseded:
                 state = "OVERDUE since" if d.missed else "due"
                 lines.append(f"- {d.name.replace('_', ' ')}: {state} {d.due_at:%Y-%m-%d %H:%M} UTC")
         if c.flags:

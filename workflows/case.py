@@ -38,10 +38,11 @@ from workflows.base import HISTORY_LIMIT
 from workflows.due import Due, Work, earliest, fire
 from workflows.imu import ImuSteps
 from workflows.review import ReviewSteps
+from workflows.victims import AfterRecording
 
 
 @workflow.defn(name="CaseWorkflow")
-class CaseWorkflow(ReviewSteps, ImuSteps):
+class CaseWorkflow(ReviewSteps, ImuSteps, AfterRecording):
     """A crime report's case, walked through the force's process."""
 
     @workflow.init
@@ -59,6 +60,8 @@ class CaseWorkflow(ReviewSteps, ImuSteps):
     async def run(self, inp: CaseInput) -> CaseView:
         if inp.state is None:
             await self._receive_and_screen()
+        elif inp.reopen is not None and self.case.reopenings < inp.reopen.number:
+            await self._reopen(inp.reopen)
         while not self.case.stage.is_closed:
             await self._wait_for_change_or_time()
             await self._process_inbox()
@@ -78,7 +81,8 @@ class CaseWorkflow(ReviewSteps, ImuSteps):
                 )
         await workflow.wait_condition(self._settled)
         workflow.set_current_details(f"Closed: {self.case.stage.value}")
-        return self.view()
+        # The whole state goes in the result: a reopening starts from it.
+        return self.view().model_copy(update={"final_state": self.case})
 
     # --- what falls due: each step file's lists, in the order they are acted on ---------
 
@@ -98,7 +102,7 @@ class CaseWorkflow(ReviewSteps, ImuSteps):
         return [
             Due(d.due_at, f"Deadline: {d.name.replace('_', ' ')}", self._missed(d))
             for d in self.case.deadlines
-            if d.met_at is None and not d.missed
+            if d.met_at is None and not d.missed and not d.superseded
         ]
 
     def _missed(self, deadline: Deadline) -> Callable[[], Awaitable[None]]:
@@ -173,4 +177,7 @@ class CaseWorkflow(ReviewSteps, ImuSteps):
             intelligence=c.intelligence,
             victim_updates=c.updates_sent,
             runs=c.runs,
+            reopenings=c.reopenings,
+            update_interval=c.update_interval,
+            vps_offered_at=c.vps_offered_at,
         )

@@ -58,6 +58,7 @@ class ImuSteps(InvestigationSteps):
             start_to_close_timeout=DB_TIMEOUT,
         )
         self._deadline("right6_decision_explained", due)
+        self._meet("imu_decision")  # a reopened case's
         self.case.outcome = outcome
         await self._send(
             "imu_closed",
@@ -89,6 +90,7 @@ class ImuSteps(InvestigationSteps):
             start_to_close_timeout=DB_TIMEOUT,
         )
         self.case.investigation_reference = ref
+        self._meet("imu_decision")  # a reopened case's
         report = self._inp.report
         flags = report.incident.flags
         team = await workflow.execute_local_activity(

@@ -38,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows.acting import staff_action
 from workflows.base import DB_RETRY, DB_TIMEOUT
 from workflows.due import Due, Work
-from workflows.letters import CaseLetters
+from workflows.victims import AfterRecording
 
 # A team's system may be down for a while: back off, give up after about an hour, and
 # never retry a refusal the team's system meant (unknown team, 4xx).
@@ -51,7 +51,7 @@ HANDOFF_RETRY = RetryPolicy(
 )
 
 
-class InvestigationSteps(CaseLetters):
+class InvestigationSteps(AfterRecording):
     """Supervisors' and officers' actions on an investigation, and the work it starts."""
 
     def _investigation_due(self) -> list[Due]:
@@ -79,7 +79,7 @@ class InvestigationSteps(CaseLetters):
         now = workflow.now()
         self.case.officer = action.officer
         self._meet("team_acknowledgement")
-        self.case.next_update_at = now + self._inp.timings.update_interval
+        self._plan_update(now + self._update_interval())
         await workflow.execute_local_activity_method(
             TeamHandoff.mark_acknowledged,
             (self._id, f"handoff-{self.case.handoffs}", action.officer),
@@ -97,6 +97,11 @@ class InvestigationSteps(CaseLetters):
 
     @staff_action(RecordStep)
     async def record_step(self, action: RecordStep) -> ActionResult:
+        if action.step == "vps":
+            # Right 7: the offer of a Victim Personal Statement, made in person.
+            self.case.vps_offered_at = self.case.vps_offered_at or workflow.now()
+            await self._record("vps_offered", action.actor, {"note": action.note})
+            return self._result("Victim Personal Statement offer recorded.")
         self.case.tasks[action.step] = workflow.now().isoformat()
         await self._record(f"step:{action.step}", action.actor, {"note": action.note})
         open_steps = [k for k, v in self.case.tasks.items() if v is None]
@@ -223,12 +228,16 @@ class InvestigationSteps(CaseLetters):
     async def _send_victim_update(self) -> None:
         """Victims' Code: keep the victim informed at the agreed interval."""
         self.case.updates_sent += 1
-        self.case.next_update_at = workflow.now() + self._inp.timings.update_interval
-        await self._send(
+        planned = workflow.now() + self._update_interval()
+        self.case.next_update_at = planned
+        sent = await self._send(
             "victim_update",
             f"victim-update-{self.case.updates_sent}",
             team=self.case.team or "",
             officer_id=self.case.officer,
             steps=[k for k, v in self.case.tasks.items() if v],
         )
+        if sent is not None and sent.sent:
+            self._meet("victim_update")  # late if the update went after its deadline
+        self._plan_update(planned)
         await self._record("victim_updated", "system", {"update": self.case.updates_sent})

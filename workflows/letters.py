@@ -47,6 +47,9 @@ class CaseLetters(CaseBase):
         """``letter`` with the case's facts as they are now and the caller's."""
         report = self._inp.report
         c = self.case
+        if c.reopenings:
+            # The outbox sends once per (case, purpose): a reopened case's letters are new.
+            purpose = f"{purpose}-r{c.reopenings}"
         if LETTERS[letter].audience == "reporter":
             to = report.reporter.email
         return Notify(
