@@ -9,8 +9,11 @@ SMTP sink and ``--workers`` worker processes, all with payload encryption on. It
 2. drives each case down one of the common paths, as staff and reporters would:
    ``record`` (record-crime: with_imu), ``details`` (request-details then the
    reporter's reply: awaiting_review), ``not_a_crime`` (closed as not_a_crime) and
-   ``investigate`` (record-crime, imu-investigate, acknowledge, close: closed), with
-   timings shrunk to seconds so deadlines, reminders and escalations fire meanwhile;
+   ``investigate`` (record-crime, imu-investigate, acknowledge, close: closed),
+   ``reopen`` (not-a-crime, then ``whn-admin reopen`` and record-crime in the new run:
+   with_imu) and ``suspect`` (investigated, updates agreed, Right 6 events arrested and
+   charged, closed), with timings shrunk to seconds so deadlines, reminders and
+   escalations fire meanwhile;
 3. injects faults in rotation until the driving is done and each kind has happened
    at least once: a worker SIGKILLed (and a new one started), PostgreSQL stopped for
    ``--outage`` seconds, the SMTP sink stopped as long, the Temporal server restarted;
@@ -80,13 +83,16 @@ from domain.case import (
     ImuInvestigate,
     NotACrime,
     RecordCrime,
+    Reopen,
     RequestDetails,
     Stage,
     Timings,
 )
 from domain.report import Report
-from starter.errors import UnavailableError
+from domain.victims import RecordSuspectEvent, SetUpdates, SuspectEvent
+from starter.errors import RejectedError, UnavailableError
 from starter.intake import submit
+from starter.reopen import reopen
 from whn import attributes as sa
 from whn import db
 from whn.codec import generate_key
@@ -118,7 +124,11 @@ FINAL = {
     "details": Stage.AWAITING_REVIEW,
     "not_a_crime": Stage.NOT_A_CRIME,
     "investigate": Stage.CLOSED,
+    "reopen": Stage.WITH_IMU,
+    "suspect": Stage.CLOSED,
 }
+# Runs each path leaves in Temporal: a reopening is a second run under the same id.
+RUNS = {"reopen": 2}
 # The letters each path must have sent by the end (staff actions answer before their
 # letters go, so a stage alone does not say a case's letters are out).
 LETTERS = {
@@ -126,8 +136,27 @@ LETTERS = {
     "details": {"receipt", "details-request-1", "details-received-1"},
     "not_a_crime": {"receipt", "not-a-crime"},
     "investigate": {"receipt", "crime-recorded", "investigation-opened", "case-closed"},
+    # A reopened case's letters carry the reopening's number (the outbox sends once per
+    # case and purpose).
+    "reopen": {"receipt", "not-a-crime", "reopened-r1", "crime-recorded-r1"},
+    "suspect": {
+        "receipt",
+        "crime-recorded",
+        "investigation-opened",
+        "updates-agreed-1",
+        "suspect-arrested-1",
+        "suspect-charged-2",
+        "case-closed",
+    },
 }
-SHARES = (("record", 0.7), ("details", 0.1), ("not_a_crime", 0.1), ("investigate", 0.1))
+SHARES = (
+    ("record", 0.6),
+    ("details", 0.1),
+    ("not_a_crime", 0.1),
+    ("investigate", 0.1),
+    ("reopen", 0.05),
+    ("suspect", 0.05),
+)
 # A case that makes no progress for this long is reported (as lost) rather than waited for.
 STUCK_AFTER = 300.0
 
@@ -310,7 +339,8 @@ class Board:
 class Driver:
     """Submits the cases and acts on them like intake, staff and reporters."""
 
-    def __init__(self, client: Client, board: Board, rng: random.Random) -> None:
+    def __init__(self, client: Client, board: Board, rng: random.Random, dsn: str) -> None:
+        self.dsn = dsn
         self.client = client
         self.board = board
         self.rng = rng
@@ -362,9 +392,47 @@ class Driver:
                 await asyncio.sleep(2)
         raise RuntimeError(f"{name} refused 30 times: the case never reached its stage")
 
+    async def reopen(self, case: Case) -> None:
+        """``whn-admin reopen`` once the closed run has finished, asked again while a
+        server is away; a refusal naming the stage it reopens to means an earlier try
+        got through (its answer was lost to the fault)."""
+        code = case.workflow_id.removeprefix("case-")
+        action = Reopen(actor="handler-1", reason="New information.")
+        # A closed run sends its letters before it finishes; one held by a killed worker
+        # waits out its 3-minute send timeout first.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STUCK_AFTER
+        while loop.time() < deadline:
+            try:
+                async with self.action_slots:
+                    await retrying(lambda: reopen(self.client, code, action, database_url=self.dsn))
+                return
+            except RejectedError as err:
+                if "while the case is awaiting_review" in str(err):
+                    return
+                if "closing" not in str(err):
+                    raise
+                self.refused += 1
+                await asyncio.sleep(2)
+        raise RuntimeError(f"reopen refused for {STUCK_AFTER:.0f} s: the closed run never finished")
+
     async def drive(self, case: Case) -> None:
         await asyncio.wait_for(self.board.at(case.workflow_id, Stage.AWAITING_REVIEW), STUCK_AFTER)
-        if case.path == "not_a_crime":
+        if case.path == "reopen":
+            await self.act(
+                case,
+                CaseWorkflow.not_a_crime,
+                NotACrime(actor="handler-1", advice="A civil matter."),
+                "not-a-crime",
+            )
+            await self.reopen(case)
+            await self.act(
+                case,
+                CaseWorkflow.record_crime,
+                RecordCrime(actor="handler-1", category="burglary"),
+                "record-crime-r1",
+            )
+        elif case.path == "not_a_crime":
             await self.act(
                 case,
                 CaseWorkflow.not_a_crime,
@@ -394,7 +462,7 @@ class Driver:
                 RecordCrime(actor="handler-1", category="burglary"),
                 "record-crime",
             )
-        if case.path == "investigate":
+        if case.path in ("investigate", "suspect"):
             await self.act(
                 case, CaseWorkflow.imu_investigate, ImuInvestigate(actor="imu-1"), "imu-investigate"
             )
@@ -404,6 +472,21 @@ class Driver:
                 Acknowledge(actor="officer-1", officer="officer-1"),
                 "acknowledge",
             )
+        if case.path == "suspect":
+            await self.act(
+                case,
+                CaseWorkflow.set_updates,
+                SetUpdates(actor="officer-1", every=timedelta(days=14)),
+                "set-updates",
+            )
+            for event in (SuspectEvent.ARRESTED, SuspectEvent.CHARGED):
+                await self.act(
+                    case,
+                    CaseWorkflow.suspect_event,
+                    RecordSuspectEvent(actor="officer-1", event=event, note="Soak."),
+                    f"suspect-{event.value}",
+                )
+        if case.path in ("investigate", "suspect"):
             await self.act(
                 case,
                 CaseWorkflow.close,
@@ -482,6 +565,8 @@ async def temporal_cases(client: Client) -> dict[str, list[Any]]:
     runs: dict[str, list[Any]] = {}
     async for execution in client.list_workflows("WorkflowType = 'CaseWorkflow'"):
         runs.setdefault(execution.id, []).append(execution)
+    for executions in runs.values():  # the newest run (a reopened case's) first
+        executions.sort(key=lambda e: e.start_time, reverse=True)
     return runs
 
 
@@ -525,9 +610,9 @@ async def cross_check(
             found.duplicated_cases.append(f"{case.report.submission_id}: {case.receipt_codes}")
     for submission_id in stored.keys() - submission_ids:
         found.duplicated_cases.append(f"store has an unexpected case for {submission_id}")
-    expected_ids = {c.workflow_id for c in cases}
+    expected_runs = {c.workflow_id: RUNS.get(c.path, 1) for c in cases}
     for workflow_id, executions in runs.items():
-        if workflow_id not in expected_ids or len(executions) > 1:
+        if len(executions) != expected_runs.get(workflow_id):
             found.duplicated_cases.append(f"Temporal: {workflow_id} x{len(executions)}")
 
     # One email per (case, purpose); its Message-ID is fixed by the outbox row, so a
@@ -608,7 +693,7 @@ async def soak(args: argparse.Namespace) -> int:
             ),
         )
         async with Board(stack.dsn) as board:
-            driver = Driver(client, board, rng)
+            driver = Driver(client, board, rng, stack.dsn)
             driving = asyncio.create_task(_drive_all(driver, cases))
             faults = await inject_faults(stack, driving, every=args.fault_every, outage=args.outage)
             await driving
