@@ -47,6 +47,7 @@ _PERIOD = """
     WHERE received_at >= ($1::date)::timestamp AT TIME ZONE $5
       AND received_at < ($2::date + 1)::timestamp AT TIME ZONE $5
       AND ($4::text IS NULL OR team = $4)
+      AND state <> 'superseded'
 """
 
 _COUNTS = """

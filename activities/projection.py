@@ -33,6 +33,9 @@ SELECT c.workflow_id, x.seq::int - 1, x.item->>'name',
        (x.item->>'opened_at')::timestamptz, (x.item->>'due_at')::timestamptz,
        (x.item->>'met_at')::timestamptz, coalesce((x.item->>'missed')::boolean, false),
        CASE
+           -- Open when its case closed, then reopened: no longer owed (docs/reopening.md).
+           WHEN x.item->>'met_at' IS NULL
+                AND coalesce((x.item->>'superseded')::boolean, false) THEN 'superseded'
            WHEN x.item->>'met_at' IS NOT NULL THEN
                CASE WHEN (x.item->>'met_at')::timestamptz <= (x.item->>'due_at')::timestamptz
                     THEN 'met_on_time' ELSE 'met_late' END
