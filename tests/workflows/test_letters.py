@@ -28,12 +28,15 @@ from domain.case import (
     RecordCrime,
     RecordStep,
     Redirect,
+    Reopen,
     RequestDetails,
     Stage,
 )
 from domain.effects import Notify
 from domain.letters import LETTERS, fill, render
+from domain.victims import RecordSuspectEvent, SetUpdates, SuspectEvent
 from starter.intake import submit
+from starter.reopen import reopen
 from tests.helpers import example, skip_time, wait_stage, wait_view
 from tests.workflows.conftest import FAST
 from workflows.case import CaseWorkflow
@@ -168,8 +171,41 @@ async def _letters_of(client, handle: Handle) -> list[Notify]:
     return letters
 
 
+async def _after_recording(client, queue, dsn) -> list[Handle]:
+    """Updates agreed, every Right 6 event, closed and reopened; a not-a-crime reopened."""
+    h = await _start(client, queue)
+    await _to_imu(h)
+    await h.execute_update(CaseWorkflow.imu_investigate, ImuInvestigate(actor="imu-1"))
+    await h.execute_update(
+        CaseWorkflow.acknowledge, Acknowledge(actor="officer-1", officer="officer-1")
+    )
+    await h.execute_update(
+        CaseWorkflow.set_updates, SetUpdates(actor="officer-1", every=timedelta(days=7))
+    )
+    for event in SuspectEvent:
+        await h.execute_update(
+            CaseWorkflow.suspect_event, RecordSuspectEvent(actor="officer-1", event=event)
+        )
+    await h.execute_update(
+        CaseWorkflow.close, CloseCase(actor="officer-1", outcome=1, note="Charged.")
+    )
+    other = await _start(client, queue)
+    await other.execute_update(
+        CaseWorkflow.not_a_crime, NotACrime(actor="handler-1", advice="A civil matter.")
+    )
+    runs = []
+    for case in (h, other):
+        await case.result()
+        closed = (await case.describe()).run_id
+        runs.append(client.get_workflow_handle(case.id, run_id=closed))
+        code = case.id.removeprefix("case-")
+        await reopen(client, code, Reopen(actor="supervisor-1", reason="New."), database_url=dsn)
+        runs.append(client.get_workflow_handle(case.id))
+    return runs
+
+
 async def test_every_letter_of_every_path_renders_with_no_placeholder_empty(
-    client, case_worker, time_env
+    client, case_worker, time_env, pg_dsn
 ):
     queue = case_worker
     # Paths without a timer, side by side.
@@ -206,7 +242,7 @@ async def test_every_letter_of_every_path_renders_with_no_placeholder_empty(
     await skip_time(time_env, FAST.update_interval + timedelta(hours=1))
     await wait_view(lapsing, lambda v: "details_not_received" in v.flags)
     await wait_view(investigating, lambda v: v.victim_updates >= 1)
-    handles += [lapsing, investigating]
+    handles += [lapsing, investigating, *await _after_recording(client, queue, pg_dsn)]
 
     ordered: dict[str, int] = {}
     for handle in handles:
