@@ -49,16 +49,6 @@ Handle = WorkflowHandle[Any, Any]
 # its path goes above and it comes off this list (the test says so).
 NOT_FROM_A_CASE_PATH = {
     "supervisor_daily_summary",
-    "reopened_awaiting_review",
-    "reopened_with_imu",
-    "suspect_arrested",
-    "suspect_interviewed",
-    "suspect_charged",
-    "suspect_released_nfa",
-    "suspect_bailed",
-    "suspect_released_under_investigation",
-    "suspect_bail_changed",
-    "updates_agreed",
 }
 
 # Placeholders whose wording is rightly empty for some facts: no Victim Support line
