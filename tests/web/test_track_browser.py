@@ -14,10 +14,12 @@ from typing import Any
 import asyncpg
 import pytest
 from playwright.async_api import Browser, Page
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 
-from domain.case import RequestDetails, Timings, case_workflow_id
+from domain.actions import Reopen
+from domain.case import NotACrime, RequestDetails, Timings, case_workflow_id
 from starter import admin, casework, intake
+from starter.reopen import reopen
 from tests.helpers import EXAMPLES, until
 from tests.web.browser import serious
 from tests.web.conftest import serve
@@ -324,3 +326,46 @@ async def test_the_page_answers_and_keeps_an_answer_while_no_worker_runs(
             await stage_of(site, code, "awaiting_review")
         assert await events(site, code, "details_received") == 1
         await context.close()
+
+
+async def test_a_closed_case_asks_to_be_looked_at_again_and_shows_the_reopening(
+    site: Site, browser: Browser
+) -> None:
+    code = await new_case(site)
+    await admin.act(
+        site.client,
+        code,
+        NotACrime(actor="handler-1", advice="This is a civil matter."),
+        database_url=site.settings.database_url,
+    )
+    await stage_of(site, code, "not_a_crime")
+    context = await browser.new_context()
+    page = await context.new_page()
+    await sign_in(page, site, code)
+    assert "Ask us to look at your case again" in await page.inner_text("#add-heading")
+    await accessible(page)
+    await page.fill("#information", "A neighbour saw a van take the bicycles.")
+    await page.click("button:has-text('Send and ask us to look again')")
+    assert "decide whether to look at your case again" in await page.inner_text("#banner")
+    assert await events(site, code, "reopen_requested") == 1
+    await until(lambda: reopen_allowed(site, code), within=30, what="letters of the closing out")
+    await reopen(
+        site.client,
+        code,
+        Reopen(actor="handler-1", reason="New witness (reporter, on the tracking page)"),
+        database_url=site.settings.database_url,
+    )
+    await stage_of(site, code, "awaiting_review")
+    await page.goto(f"{site.url}/track/case")
+    assert "We are looking at your report" in await page.inner_text("#headline")
+    timeline = await page.inner_text("#timeline")
+    assert "You asked us to look at your case again." in timeline
+    assert "Your case was opened again." in timeline
+    assert "We started looking at your case again." in timeline
+    await context.close()
+
+
+async def reopen_allowed(site: Site, code: str) -> bool:
+    """The closed run has finished (its letters out), so a reopening may start."""
+    handle = site.client.get_workflow_handle(case_workflow_id(code))
+    return (await handle.describe()).status != WorkflowExecutionStatus.RUNNING
