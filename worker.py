@@ -60,6 +60,7 @@ def build_worker(
             store.record_change,
             store.issue_reference,
             store.authorise,
+            store.check_staff,
             store.record_referral,
             store.raise_control_room_alert,
             mailer.notify,

@@ -17,6 +17,7 @@ from domain.effects import (
     IssueReference,
     OpenCase,
     Referral,
+    StaffCheck,
     StaffMember,
 )
 from domain.references import format_crime_reference, format_investigation_reference
@@ -41,14 +42,16 @@ _CASE_COLUMNS = frozenset(
         "assessment",
         "intelligence",
         "closed_at",
-        "due_at",
         "claimed_by",
         "claimed_until",
     }
 )
 
 
-_TIMESTAMP_COLUMNS = frozenset({"closed_at", "due_at", "claimed_until"})
+_TIMESTAMP_COLUMNS = frozenset({"closed_at", "claimed_until"})
+_CLAIM_EVENTS = frozenset({"claimed", "released", "claim_lapsed", "reassigned"})
+# Deadlines the reporter, not the force, has to meet: not the queue's order.
+_REPORTER_OWES = ("details_reply",)
 # Actors that are not members of staff: their events do not count as the case touched.
 _NOT_STAFF = frozenset({"system", "intake", "reporter"})
 
@@ -123,6 +126,17 @@ class CaseStore:
             )
             if inserted is None:
                 return
+            if change.event in _CLAIM_EVENTS:
+                # Claims, releases, lapses and reassignments are in the audit log too.
+                await conn.execute(
+                    """INSERT INTO audit_log (at, actor, action, workflow_id, allowed, reason)
+                       VALUES ($1, $2, $3, $4, true, $5)""",
+                    change.at,
+                    change.actor,
+                    change.event,
+                    change.workflow_id,
+                    ", ".join(f"{k} {v}" for k, v in sorted(change.detail.items())) or None,
+                )
             for note in change.notes:
                 key_id, sealed = seal(
                     self._keyring,
@@ -151,20 +165,30 @@ class CaseStore:
                     values[column] = datetime.fromisoformat(values[column])
             if change.actor not in _NOT_STAFF:
                 values["touched_at"] = change.at
-            if not values:
-                return
-            names = sorted(values)
-            assignments = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(names))
-            await conn.execute(
-                f"UPDATE cases SET {assignments}, updated_at = now() WHERE workflow_id = $1",
-                change.workflow_id,
-                *(values[name] for name in names),
-            )
+            if values:
+                names = sorted(values)
+                assignments = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(names))
+                await conn.execute(
+                    f"UPDATE cases SET {assignments}, updated_at = now() WHERE workflow_id = $1",
+                    change.workflow_id,
+                    *(values[name] for name in names),
+                )
             results = await project_deadlines(
                 conn,
                 change.workflow_id,
                 change.deadlines,
                 event=event_number(change.event_key),
+            )
+            # The queue's order: the earliest deadline staff still owe (missed ones too),
+            # from the projection, so an older change committed late never sets it.
+            await conn.execute(
+                """UPDATE cases SET due_at = (
+                       SELECT min(d.due_at) FROM case_deadlines d
+                       WHERE d.workflow_id = $1 AND d.met_at IS NULL
+                         AND d.promise <> ALL($2::text[]))
+                   WHERE workflow_id = $1""",
+                change.workflow_id,
+                list(_REPORTER_OWES),
             )
         count_results(results)
 
@@ -222,6 +246,11 @@ class CaseStore:
                 reason = f"staff {request.actor!r} is disabled"
             elif not rule.roles.intersection(row["roles"]):
                 reason = rule.wrong_role(request.actor, row["roles"])
+            elif request.override_claim_of and "supervisor" not in row["roles"]:
+                reason = (
+                    f"the case is held by {request.override_claim_of}: only they or a"
+                    " supervisor may act on it"
+                )
             await conn.execute(
                 """INSERT INTO audit_log (actor, action, workflow_id, allowed, reason)
                    VALUES ($1, $2, $3, $4, $5)""",
@@ -231,6 +260,38 @@ class CaseStore:
                 reason is None,
                 reason,
             )
+        if reason is not None or row is None:
+            raise NotAuthorisedError(reason or "not authorised")
+        return StaffMember(staff_id=row["staff_id"], name=row["name"], roles=list(row["roles"]))
+
+    @activity.defn
+    async def check_staff(self, check: StaffCheck) -> StaffMember:
+        """``check.staff_id`` is active staff with one of ``check.roles`` (or a supervisor);
+        refused otherwise, and the refusal audited against the actor."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT staff_id, name, roles, active FROM staff WHERE staff_id = $1",
+                check.staff_id,
+            )
+            reason: str | None = None
+            if row is None:
+                reason = f"--to: unknown staff id {check.staff_id!r}"
+            elif not row["active"]:
+                reason = f"--to: staff {check.staff_id!r} is disabled"
+            elif not set(check.roles).union({"supervisor"}).intersection(row["roles"]):
+                reason = (
+                    f"--to: {check.staff_id} has "
+                    + (", ".join(row["roles"]) or "no role")
+                    + f"; the case needs {' or '.join(sorted(check.roles))}"
+                )
+            if reason is not None:
+                await conn.execute(
+                    """INSERT INTO audit_log (actor, action, workflow_id, allowed, reason)
+                       VALUES ($1, 'reassign', $2, false, $3)""",
+                    check.actor,
+                    check.workflow_id,
+                    reason,
+                )
         if reason is not None or row is None:
             raise NotAuthorisedError(reason or "not authorised")
         return StaffMember(staff_id=row["staff_id"], name=row["name"], roles=list(row["roles"]))

@@ -72,6 +72,9 @@ class StaffAction(Message):
     rule: ClassVar[ActionRule]
 
     actor: str = Field(min_length=1, max_length=64)
+    # Set by the admin client for a supervisor: acting on a case someone else holds. The
+    # roster check (CaseStore.authorise) refuses it to anyone who is not a supervisor.
+    override_claim: bool = False
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -222,6 +225,40 @@ class Reopen(StaffAction):
         if not reason.strip():
             raise ValueError("must not be empty")
         return reason
+# Claims (workflows.claims): while a case is open and waits for someone.
+_OPEN = (
+    Stage.EMERGENCY,
+    Stage.AWAITING_REVIEW,
+    Stage.AWAITING_DETAILS,
+    Stage.WITH_IMU,
+    Stage.ALLOCATED,
+    Stage.INVESTIGATING,
+)
+_EVERY_ROLE = (Role.CONTROL_ROOM, Role.CALL_HANDLER, Role.IMU, Role.OFFICER)
+
+
+class Claim(StaffAction):
+    """Take the case: one holder at a time, until the claim lapses or is released."""
+
+    rule = ActionRule("claim", roles=_EVERY_ROLE, stages=_OPEN)
+
+
+class Release(StaffAction):
+    """Give the case back to its queue."""
+
+    rule = ActionRule("release", roles=_EVERY_ROLE, stages=_OPEN)
+
+
+class Reassign(StaffAction):
+    """A supervisor hands the case to someone else."""
+
+    rule = ActionRule("reassign", roles=(), stages=_OPEN)
+
+    to: str = Field(min_length=1, max_length=64)
+
+
+# The actions that are about the claim itself: the holder check is theirs to make.
+CLAIM_ACTIONS = frozenset({"claim", "release", "reassign"})
 
 
 class ActionResult(Message):

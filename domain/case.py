@@ -111,6 +111,7 @@ class Timings(Message):
     emergency_ack_deadline: timedelta = timedelta(minutes=5)
     ack_deadline: timedelta = timedelta(hours=24)
     update_interval: timedelta = timedelta(days=28)
+    claim_timeout: timedelta = timedelta(hours=2)
 
 
 class DetailsRequestState(BaseModel):
@@ -160,6 +161,9 @@ class CaseState(BaseModel):
     reopenings: int = 0
     update_interval: timedelta | None = None  # agreed with the victim; None: the default
     vps_offered_at: datetime | None = None
+    holder: str | None = None  # who holds the case (whn-admin claim), until claimed_until
+    claimed_until: datetime | None = None
+    claims: int = 0  # claims and reassignments so far (the Assignee attribute is in use)
 
 
 class CaseInput(Message):
@@ -240,6 +244,8 @@ class CaseView(Message):
     vps_offered_at: datetime | None = None
     # The whole state, in the result of a run that finished (what a reopening starts from).
     final_state: CaseState | None = None
+    claimed_by: str | None = None
+    claimed_until: datetime | None = None
 
     @property
     def closed(self) -> bool:

@@ -72,6 +72,17 @@ class Authorise(Effect):
     workflow_id: str
     actor: str
     action: str
+    # The actor acts on a case this person holds: only a supervisor may.
+    override_claim_of: str | None = None
+
+
+class StaffCheck(Effect):
+    """Is ``staff_id`` an active member of staff with one of ``roles``? (reassign --to)"""
+
+    workflow_id: str
+    actor: str
+    staff_id: str
+    roles: list[str]
 
 
 class StaffMember(Effect):

@@ -23,6 +23,12 @@ ROLE_STAGES: dict[str, tuple[Stage, ...]] = {
     Role.OFFICER.value: (Stage.ALLOCATED, Stage.INVESTIGATING),
 }
 STAFF_STAGES: tuple[Stage, ...] = tuple(s for stages in ROLE_STAGES.values() for s in stages)
+# The role whose work a stage is (a claim lasts while the case stays with that role; a
+# call handler keeps a case while its reporter is asked for details).
+STAGE_ROLE: dict[Stage, str] = {
+    **{stage: role for role, stages in ROLE_STAGES.items() for stage in stages},
+    Stage.AWAITING_DETAILS: Role.CALL_HANDLER.value,
+}
 
 DUE_SOON = timedelta(hours=2)
 FORCE_TIME = ZoneInfo("Europe/London")

@@ -47,6 +47,7 @@ from temporalio.api.testservice.v1 import SleepRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
+from domain.actions import Claim, Reassign, Release
 from domain.case import (
     AckEmergency,
     Acknowledge,
@@ -384,6 +385,30 @@ async def _handed_off(r: Recorder, path: str) -> Handle:
     return h
 
 
+async def claimed(r: Recorder) -> Handle:
+    """Claims: a handler's claim lapses; claimed again, a supervisor reassigns it to
+    themselves and records the crime (the claim ends with the stage); the IMU claims,
+    releases and closes."""
+    h = await r.start("claimed", "ordinary")
+    await r.at(h, Stage.AWAITING_REVIEW)
+    await h.execute_update(CaseWorkflow.claim, Claim(actor="handler-1"))
+    await r.skip(TIMINGS.claim_timeout + timedelta(minutes=1))
+    await r.until(h, lambda v: _count(v, "claim_lapsed") == 1)
+    await h.execute_update(CaseWorkflow.claim, Claim(actor="handler-1"))
+    await h.execute_update(CaseWorkflow.reassign, Reassign(actor="supervisor-1", to="supervisor-1"))
+    await h.execute_update(
+        CaseWorkflow.record_crime,
+        RecordCrime(actor="supervisor-1", category="burglary", override_claim=True),
+    )
+    await r.until(h, lambda v: v.assessment is not None)
+    await h.execute_update(CaseWorkflow.claim, Claim(actor="imu-1"))
+    await h.execute_update(CaseWorkflow.release, Release(actor="imu-1"))
+    await h.execute_update(
+        CaseWorkflow.imu_close, ImuClose(actor="imu-1", reason="insufficient-evidence")
+    )
+    return h
+
+
 def _count(view: CaseView, event: str) -> int:
     return sum(1 for e in view.timeline if e.event == event)
 
@@ -440,6 +465,7 @@ PATHS: dict[str, Callable[[Recorder], Awaitable[Handle]]] = {
         reopened,
         reopened_investigation,
         suspect_events,
+        claimed,
     )
 }
 LIVE_PATHS = {"continued_as_new"}

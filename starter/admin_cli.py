@@ -12,13 +12,16 @@ from domain.actions import (
     Acknowledge,
     ActionResult,
     Allocate,
+    Claim,
     CloseCase,
     ImuClose,
     ImuInvestigate,
     NotACrime,
+    Reassign,
     RecordCrime,
     RecordStep,
     Redirect,
+    Release,
     Reopen,
     RequestDetails,
     StaffAction,
@@ -154,6 +157,9 @@ def _show_text(view: CaseView, ui: str) -> str:
         out.append(f"  updates agreed: every {describe_interval(view.update_interval)}")
     if view.vps_offered_at:
         out.append(f"  Victim Personal Statement offered: {view.vps_offered_at:%Y-%m-%d %H:%M}")
+    if view.claimed_by:
+        until = f" until {view.claimed_until:%Y-%m-%d %H:%M} UTC" if view.claimed_until else ""
+        out.append(f"  held by: {view.claimed_by}{until}")
     out.append("Deadlines:")
     for d in view.deadlines:
         state = {True: "met", False: "MISSED", None: "pending"}[d.met]
@@ -220,7 +226,11 @@ def _report_text(file: dict[str, Any]) -> str:
             out.append(f"     reply {reply['at']}: {reply['text']}")
     out.append("Notes:" if file["notes"] else "Notes: none")
     for n in file["notes"]:
-        what = f"step {n['step']}" if n["kind"] == "step_note" else "closing note"
+        what = {
+            "step_note": f"step {n['step']}",
+            "closing_note": "closing note",
+            "reporter_information": "added by the reporter",
+        }.get(n["kind"], n["kind"].replace("_", " "))
         out.append(f"  {n['at']}  {n['actor']} ({what}): {n['text']}")
     if file["intelligence"]:
         out.append(f"Intelligence: {file['intelligence'].get('summary', file['intelligence'])}")
@@ -316,8 +326,8 @@ def queue_(
         f" {c['age']:>7}  {c['claimed_by'] or '-'}"
         for c in result["cases"]
     ]
-    head = f"{result['waiting']} waiting" + (
-        f" (first {len(lines)})" if result["waiting"] > len(lines) else ""
+    head = f"{result['waiting']}{'+' if result['more'] else ''} waiting" + (
+        f" (first {len(lines)})" if result["more"] or result["waiting"] > len(lines) else ""
     )
     emit(as_json, result, "\n".join([head, *lines]) if lines else "nothing waiting")
 
@@ -504,6 +514,28 @@ def set_updates(
         typer.echo(f"whn-admin: {err}", err=True)
         raise typer.Exit(2) from None
     _act(ref, SetUpdates, as_json, actor=_actor(actor), every=agreed)
+@app.command()
+def claim(ref: RefArg, actor: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Take the case: nobody else acts on it (a supervisor aside) until you release it or
+    the claim lapses (WHN_CLAIM_TIMEOUT)."""
+    _act(ref, Claim, as_json, actor=_actor(actor))
+
+
+@app.command()
+def release(ref: RefArg, actor: AsOpt = None, as_json: JsonOpt = False) -> None:
+    """Give a case you hold back to its queue."""
+    _act(ref, Release, as_json, actor=_actor(actor))
+
+
+@app.command()
+def reassign(
+    ref: RefArg,
+    to: Annotated[str, typer.Option("--to", help="the staff id who takes the case")],
+    actor: AsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Supervisor: hand the case to someone else (active, with the role its stage needs)."""
+    _act(ref, Reassign, as_json, actor=_actor(actor), to=to)
 
 
 @app.command("setup-search-attributes")

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 
 from activities.store import note_context
-from domain.case import Role
+from domain.case import TEAMS, Role
 from domain.queue import STAFF_STAGES, age_text, band, next_action, stages_for
 from starter.errors import RejectedError, UnavailableError
 from whn.codec import Keyring
@@ -116,6 +116,9 @@ def queue_sql(
     return f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS q {_QUEUE_ORDER} LIMIT $2", args
 
 
+COUNT_CAP = 1_000  # "1000+ waiting": an exact figure past this costs a scan of them all
+
+
 def count_sql(
     *,
     stages: tuple[str, ...] | None,
@@ -124,14 +127,19 @@ def count_sql(
     since: datetime | None = None,
     now: datetime,
 ) -> tuple[str, list[Any]]:
-    """How many cases the same view holds in all (``$1`` is now)."""
+    """How many cases the same view holds, up to ``COUNT_CAP`` + 1 (``$1`` is now)."""
     args: list[Any] = [now]
     common = _conditions(args, team=team, holder=holder, since=since)
     if stages:
         args.append(list(stages))
         common += f" AND stage = ANY(${len(args)}::text[])"
+    args.append(COUNT_CAP + 1)
     # $1 appears only in some views: name it in all, so its type is always known.
-    return f"SELECT count(*) FROM cases WHERE $1::timestamptz IS NOT NULL AND {common}", args
+    return (
+        "SELECT count(*) FROM (SELECT 1 FROM cases"
+        f" WHERE $1::timestamptz IS NOT NULL AND {common} LIMIT ${len(args)}) AS q",
+        args,
+    )
 
 
 async def queue(
@@ -155,6 +163,8 @@ async def queue(
     now = now or datetime.now(UTC)
     if role is not None and role not in Role._value2member_map_:
         raise RejectedError(f"--role: one of {', '.join(r.value for r in Role)} (got {role!r})")
+    if team is not None and team not in TEAMS:
+        raise RejectedError(f"--team: unknown team {team!r} (one of {', '.join(TEAMS)})")
     async with _connect(dsn) as pool:
         roles = await staff_roles(pool, actor)
         if isinstance(roles, str):
@@ -187,7 +197,8 @@ async def queue(
         "role": role,
         "team": team,
         "mine": mine,
-        "waiting": waiting,
+        "waiting": min(waiting, COUNT_CAP),
+        "more": waiting > COUNT_CAP,  # more than "waiting" wait
         "cases": cases,
     }
 

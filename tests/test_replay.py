@@ -67,6 +67,7 @@ TIMER_LABELS: dict[str, tuple[str, ...]] = {
     "emergency_ack_deadline": ("Deadline: emergency acknowledgement", "Re-alert the control room"),
     "ack_deadline": ("Deadline: team acknowledgement",),
     "update_interval": ("Victim update due",),
+    "claim_timeout": ("Claim lapses",),
 }
 
 

@@ -1,6 +1,7 @@
 """Search attributes of a case: what operators filter on in the Temporal UI.
 
-None of them may hold personal data: only stages, references, categories, teams, flags.
+None of them may hold personal data: only stages, references, categories, teams, flags
+and staff ids (never a reporter's).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ PRIORITY = SearchAttributeKey.for_keyword("Priority")
 OVERDUE = SearchAttributeKey.for_bool("Overdue")
 ENHANCED_RIGHTS = SearchAttributeKey.for_bool("EnhancedRights")
 REPORTED_AT = SearchAttributeKey.for_datetime("ReportedAt")
+# The staff id of whoever holds the case (whn-admin claim); unset when nobody does.
+ASSIGNEE = SearchAttributeKey.for_keyword("Assignee")
 
 SEARCH_ATTRIBUTES = (
     CASE_STAGE,
@@ -29,4 +32,5 @@ SEARCH_ATTRIBUTES = (
     OVERDUE,
     ENHANCED_RIGHTS,
     REPORTED_AT,
+    ASSIGNEE,
 )

@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     emergency_ack_deadline: timedelta = timedelta(minutes=5)
     ack_deadline: timedelta = timedelta(hours=24)
     update_interval: timedelta = timedelta(days=28)
+    claim_timeout: timedelta = timedelta(hours=2)
 
     staff_id: str | None = Field(default=None)
     # whn-web, the HTTP edge (web/): where it listens, and what it tells a client to wait
@@ -161,6 +162,7 @@ class Settings(BaseSettings):
             emergency_ack_deadline=self.emergency_ack_deadline,
             ack_deadline=self.ack_deadline,
             update_interval=self.update_interval,
+            claim_timeout=self.claim_timeout,
         )
 
 

@@ -26,7 +26,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.store import CaseStore
-    from domain.actions import ActionResult, ActionRule, StaffAction
+    from domain.actions import CLAIM_ACTIONS, ActionResult, ActionRule, StaffAction
     from domain.effects import Authorise
 
 from workflows.base import DB_RETRY, DB_TIMEOUT, CaseBase
@@ -49,14 +49,20 @@ def wrong_stage(rule: ActionRule, case: CaseBase) -> ApplicationError:
     )
 
 
-def staff_action(model: type[A]) -> Callable[[Handler[C, A]], Handler[C, A]]:
-    """Make ``body`` the update handler of ``model``'s action (see the module docstring)."""
+def staff_action(
+    model: type[A], *, check: Callable[[C, A], None] | None = None
+) -> Callable[[Handler[C, A]], Handler[C, A]]:
+    """Make ``body`` the update handler of ``model``'s action (see the module docstring).
+
+    ``check`` is the action's own refusal before history, after the stage and the holder
+    checks every action makes (workflows.claims uses it).
+    """
     rule = model.rule
 
     def register(body: Handler[C, A]) -> Handler[C, A]:
         @functools.wraps(body)
         async def handler(self: C, action: A) -> ActionResult:
-            async with _Acting(self, rule, action):
+            async with _Acting(self, rule, action, check):
                 return await body(self, action)
 
         update = workflow.update(name=rule.update_name)(handler)
@@ -64,6 +70,10 @@ def staff_action(model: type[A]) -> Callable[[Handler[C, A]], Handler[C, A]]:
         def validate(self: C, action: A) -> None:
             if not rule.allows(self.case.stage):
                 raise wrong_stage(rule, self)
+            if rule.name not in CLAIM_ACTIONS:
+                self._check_holder(action.actor, override=action.override_claim)
+            if check is not None:
+                check(self, action)
 
         # The SDK wants the validator's parameters to be the handler's, annotations too.
         validate.__signature__ = inspect.signature(body).replace(  # type: ignore[attr-defined]
@@ -81,10 +91,17 @@ def staff_action(model: type[A]) -> Callable[[Handler[C, A]], Handler[C, A]]:
 class _Acting:
     """Runs one staff action: serialised, re-checked, authorised, then performed."""
 
-    def __init__(self, case: CaseBase, rule: ActionRule, who: StaffAction) -> None:
+    def __init__(
+        self,
+        case: CaseBase,
+        rule: ActionRule,
+        who: StaffAction,
+        check: Callable[[Any, Any], None] | None = None,
+    ) -> None:
         self._case = case
         self._rule = rule
         self._who = who
+        self._check = check
 
     async def __aenter__(self) -> None:
         case = self._case
@@ -93,9 +110,19 @@ class _Acting:
             # The validator ran before an earlier action may have moved the case on.
             if not self._rule.allows(case.case.stage):
                 raise wrong_stage(self._rule, case)
+            # An earlier action may have claimed the case since, too.
+            if self._rule.name not in CLAIM_ACTIONS:
+                case._check_holder(self._who.actor, override=self._who.override_claim)
+            if self._check is not None:
+                self._check(case, self._who)
             await workflow.execute_local_activity_method(
                 CaseStore.authorise,
-                Authorise(workflow_id=case._id, actor=self._who.actor, action=self._rule.name),
+                Authorise(
+                    workflow_id=case._id,
+                    actor=self._who.actor,
+                    action=self._rule.name,
+                    override_claim_of=case._overriding(self._who.actor),
+                ),
                 retry_policy=DB_RETRY,
                 summary=f"Authorised {self._rule.name} for {self._who.actor}",
                 start_to_close_timeout=DB_TIMEOUT,

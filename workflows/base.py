@@ -15,6 +15,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     import email_validator  # noqa: F401  (pydantic's EmailStr loads it lazily: load it here)
@@ -30,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         TimelineEntry,
     )
-    from domain.effects import CaseChange
+    from domain.effects import CaseChange, CaseNote
     from whn import attributes as sa
 
 # Short database writes run as local activities: one round trip fewer per step. They
@@ -93,6 +94,36 @@ class CaseBase:
                     if deadline.due_at < deadline.met_at:
                         deadline.missed = True
 
+    # --- claims (workflows.claims): who holds the case ---------------------------------
+
+    def _holder(self) -> str | None:
+        """Who holds the case now (a claim past its time holds nothing)."""
+        c = self.case
+        if c.holder is None or (c.claimed_until is not None and workflow.now() >= c.claimed_until):
+            return None
+        return c.holder
+
+    def _check_holder(self, actor: str, *, override: bool) -> None:
+        """Refuse ``actor``'s action on a case someone else holds, naming them (a
+        supervisor's ``override`` aside: the roster check makes sure it is one)."""
+        holder = self._holder()
+        if holder is not None and holder != actor and not override:
+            until = self.case.claimed_until
+            when = f" until {until:%Y-%m-%d %H:%M} UTC" if until else ""
+            raise ApplicationError(
+                f"the case is held by {holder}{when}: ask them to release it, or a supervisor",
+                type="Held",
+                non_retryable=True,
+            )
+
+    def _overriding(self, actor: str) -> str | None:
+        """The holder ``actor`` acts over, if any (the roster check wants a supervisor)."""
+        holder = self._holder()
+        return holder if holder is not None and holder != actor else None
+
+    async def _claim_follows_stage(self, old: Stage, new: Stage) -> None:
+        """Hook: a claim ends when the case passes to another role (workflows.claims)."""
+
     def _flag(self, flag: str) -> None:
         if flag not in self.case.flags:
             self.case.flags.append(flag)
@@ -114,8 +145,13 @@ class CaseBase:
         detail: dict[str, Any] | None = None,
         *,
         fields: dict[str, Any] | None = None,
+        notes: list[CaseNote] | None = None,
     ) -> None:
-        """Append to the case's event log (idempotent by event key) and to its timeline."""
+        """Append to the case's event log (idempotent by event key) and to its timeline.
+
+        ``notes`` is what a person wrote (a reply, a note): kept sealed in the case store
+        for ``show --report``, never in the event's ``detail``.
+        """
         self.case.events += 1
         now = workflow.now()
         self.case.timeline.append(TimelineEntry(at=now, event=event, actor=actor))
@@ -135,6 +171,7 @@ class CaseBase:
                     "flags": list(self.case.flags),
                 },
                 deadlines=[d.model_copy() for d in self.case.deadlines],
+                notes=notes or [],
             ),
             retry_policy=DB_RETRY,
             summary=f"Recorded: {event.replace('_', ' ')}",
@@ -142,8 +179,15 @@ class CaseBase:
         )
 
     async def _set_stage(
-        self, stage: Stage, actor: str, summary: str, *, fields: dict[str, Any] | None = None
+        self,
+        stage: Stage,
+        actor: str,
+        summary: str,
+        *,
+        fields: dict[str, Any] | None = None,
+        notes: list[CaseNote] | None = None,
     ) -> None:
+        await self._claim_follows_stage(self.case.stage, stage)
         self.case.stage = stage
         workflow.set_current_details(self._details(summary))
         self._upsert_attributes()
@@ -157,6 +201,7 @@ class CaseBase:
                 "enhanced_rights": self.case.enhanced_rights,
                 **(fields or {}),
             },
+            notes=notes,
         )
 
     def _details(self, last: str) -> str:
@@ -196,4 +241,8 @@ class CaseBase:
             updates.append(sa.INVESTIGATION_REFERENCE.value_set(c.investigation_reference))
         if c.team:
             updates.append(sa.TEAM.value_set(c.team))
+        if c.claims:  # only cases that were ever claimed: older histories replay unchanged
+            updates.append(
+                sa.ASSIGNEE.value_set(c.holder) if c.holder else sa.ASSIGNEE.value_unset()
+            )
         workflow.upsert_search_attributes(updates)

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.case import CaseInput, CaseState, CaseView, Deadline, DetailsReply
 
 from workflows.base import HISTORY_LIMIT
+from workflows.claims import ClaimSteps
 from workflows.due import Due, Work, earliest, fire
 from workflows.imu import ImuSteps
 from workflows.review import ReviewSteps
@@ -42,7 +43,7 @@ from workflows.victims import AfterRecording
 
 
 @workflow.defn(name="CaseWorkflow")
-class CaseWorkflow(ReviewSteps, ImuSteps, AfterRecording):
+class CaseWorkflow(ReviewSteps, ImuSteps, AfterRecording, ClaimSteps):
     """A crime report's case, walked through the force's process."""
 
     @workflow.init
@@ -92,6 +93,7 @@ class CaseWorkflow(ReviewSteps, ImuSteps, AfterRecording):
             *self._receipt_due(),
             *self._investigation_due(),
             *self._deadlines_due(),
+            *self._claims_due(),
         ]
 
     def _stage_work(self) -> list[Work]:
@@ -180,4 +182,6 @@ class CaseWorkflow(ReviewSteps, ImuSteps, AfterRecording):
             reopenings=c.reopenings,
             update_interval=c.update_interval,
             vps_offered_at=c.vps_offered_at,
+            claimed_by=self._holder(),
+            claimed_until=c.claimed_until if self._holder() else None,
         )

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.case import Stage
     from domain.effects import (
+        CaseNote,
         Handoff,
     )
     from domain.intel import IntelQuery, IntelSummary
@@ -103,7 +104,13 @@ class InvestigationSteps(AfterRecording):
             await self._record("vps_offered", action.actor, {"note": action.note})
             return self._result("Victim Personal Statement offer recorded.")
         self.case.tasks[action.step] = workflow.now().isoformat()
-        await self._record(f"step:{action.step}", action.actor, {"note": action.note})
+        # The note is kept sealed (case_notes); the event log has its length only.
+        await self._record(
+            f"step:{action.step}",
+            action.actor,
+            {"note_length": len(action.note)},
+            notes=[CaseNote(kind="step_note", text=action.note, step=action.step)],
+        )
         open_steps = [k for k, v in self.case.tasks.items() if v is None]
         return self._result(
             f"Step {action.step} recorded; open: {', '.join(open_steps) or 'none'}."
@@ -132,6 +139,7 @@ class InvestigationSteps(AfterRecording):
             action.actor,
             f"closed with outcome {action.outcome}",
             fields={"outcome": action.outcome, "closed_at": workflow.now()},
+            notes=[CaseNote(kind="closing_note", text=action.note)],
         )
         return self._result(
             f"Closed with outcome {action.outcome} ({name}); the victim's letter is on its way."

@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
         RequestDetails,
     )
     from domain.case import DetailsReply, DetailsRequestState, Stage
-    from domain.effects import IssueReference, Referral, WorkingDays
+    from domain.effects import CaseNote, IssueReference, Referral, WorkingDays
 
 from workflows.acting import staff_action
 from workflows.base import DB_RETRY, DB_TIMEOUT
@@ -96,6 +96,13 @@ class ReviewSteps(ReceiptSteps):
                 "details_received",
                 "reporter",
                 {"request": request.number if request else None, "length": len(reply.text)},
+                notes=[
+                    CaseNote(
+                        kind="details_reply",
+                        text=reply.text,
+                        request=request.number if request else None,
+                    )
+                ],
             )
             if request is not None:
                 request.answered_at = workflow.now()
@@ -134,7 +141,12 @@ class ReviewSteps(ReceiptSteps):
             after_decision=True,
             question=action.question,
         )
-        await self._set_stage(Stage.AWAITING_DETAILS, action.actor, f"details requested ({number})")
+        await self._set_stage(
+            Stage.AWAITING_DETAILS,
+            action.actor,
+            f"details requested ({number})",
+            notes=[CaseNote(kind="details_question", text=action.question, request=number)],
+        )
         return self._result("Question recorded and on its way to the reporter.")
 
     @staff_action(RecordCrime)

@@ -17,7 +17,7 @@ import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from domain.actions import action_rule, staff_actions
+from domain.actions import Claim, Reassign, Release, action_rule, staff_actions
 from domain.case import (
     AckEmergency,
     Acknowledge,
@@ -188,14 +188,35 @@ CASES: list[tuple[str, Reach, Any, Build, Role]] = [
         lambda a: SetUpdates(actor=a, every=timedelta(days=14)),
         Role.CALL_HANDLER,
     ),
+    (
+        "reassign",
+        _in_review,
+        CaseWorkflow.reassign,
+        lambda a: Reassign(actor=a, to="handler-1"),
+        Role.CALL_HANDLER,
+    ),
 ]
 # ``reopen`` starts a new run rather than updating one: the starter authorises it
 # against the same table (tests/workflows/test_victims.py::test_refusals_write_nothing).
 STARTER_AUTHORISED = {"reopen"}
+# Open to every staff role (an unknown or disabled person is still refused): claim, release.
+
+
+async def test_claim_is_open_to_every_role_but_not_to_strangers(client, case_worker, db_pool):
+    handle = await _in_review(client, case_worker)
+    message = await _refused(handle, CaseWorkflow.claim, Claim(actor="nobody-7781"))
+    assert "unknown staff id" in message
+    for role in (Role.IMU, Role.OFFICER):  # not the stage's role, and still allowed
+        await handle.execute_update(CaseWorkflow.claim, Claim(actor=PERSON[role]))
+        await handle.execute_update(CaseWorkflow.release, Release(actor=PERSON[role]))
 
 
 def test_the_table_covers_every_action_and_each_wrong_role_really_lacks_it():
-    assert sorted(c[0] for c in CASES) == sorted(set(staff_actions()) - STARTER_AUTHORISED)
+    every = [a for a in staff_actions() if action_rule(a).roles >= set(Role)]
+    assert sorted(every) == ["claim", "release"]
+    assert sorted(c[0] for c in CASES) == sorted(
+        set(staff_actions()) - STARTER_AUTHORISED - set(every)
+    )
     for action, *_, wrong in CASES:
         assert wrong not in action_rule(action).roles
 

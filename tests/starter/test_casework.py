@@ -6,13 +6,12 @@ as the workflow writes them; the queue and ``case_file`` read them back.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from activities.store import CaseStore
-from domain.case import case_workflow_id, receipt_code_for
+from domain.case import Deadline, case_workflow_id, receipt_code_for
 from domain.effects import CaseChange, CaseNote, OpenCase
 from starter import casework
 from starter.errors import RejectedError
@@ -55,7 +54,13 @@ async def _case(
             at=received_at,
             actor="system",
             event=f"stage:{stage}",
-            fields={"stage": stage, "priority": priority, "due_at": due_at, "team": team, **fields},
+            fields={"stage": stage, "priority": priority, "team": team, **fields},
+            # The queue's due_at is the earliest deadline staff owe: a reply the reporter
+            # owes, due sooner, does not count.
+            deadlines=[
+                Deadline(name="details_reply_1", due_at=received_at),
+                *([Deadline(name="crime_recording_decision", due_at=due_at)] if due_at else []),
+            ],
         )
     )
     return code
@@ -118,7 +123,7 @@ async def test_queue_orders_by_priority_then_earliest_deadline(store, pg_dsn):
 
 
 async def test_team_mine_and_supervisor_views(store, pg_dsn):
-    team = f"test-{uuid.uuid4().hex[:8]}"
+    team = "economic-crime"  # other tests' cases may be there too: only ours are compared
     allocated = await _case(store, stage="allocated", team=team, due_at=NOW + timedelta(hours=3))
     held = await _case(
         store,
@@ -152,11 +157,13 @@ async def test_team_mine_and_supervisor_views(store, pg_dsn):
     codes = [allocated, held, lapsed, old_untouched, old_touched, fresh]
 
     by_team = await casework.queue(
-        pg_dsn, actor="officer-1", team=team, review_deadline=REVIEW, now=NOW
+        pg_dsn, actor="officer-1", team=team, review_deadline=REVIEW, limit=10_000, now=NOW
     )
-    assert [c["receipt_code"] for c in by_team["cases"]] == [allocated, held]
-    assert by_team["cases"][0]["next_action"] == "acknowledge allocation"
-    assert by_team["cases"][1]["claimed_by"] == "officer-1"
+    assert _mine(by_team, codes) == [allocated, held]
+    rows = {c["receipt_code"]: c for c in by_team["cases"]}
+    assert rows[allocated]["next_action"] == "acknowledge allocation"
+    assert rows[held]["claimed_by"] == "officer-1"
+    assert {c["team"] for c in by_team["cases"]} == {team}
 
     mine = await casework.queue(
         pg_dsn, actor="officer-1", mine=True, review_deadline=REVIEW, now=NOW
@@ -179,6 +186,8 @@ async def test_team_mine_and_supervisor_views(store, pg_dsn):
 
     with pytest.raises(RejectedError, match="unknown staff id"):
         await casework.queue(pg_dsn, actor="nobody", review_deadline=REVIEW)
+    with pytest.raises(RejectedError, match="--team: unknown team"):
+        await casework.queue(pg_dsn, actor="officer-1", team="nowhere", review_deadline=REVIEW)
     with pytest.raises(RejectedError, match="--role"):
         await casework.queue(pg_dsn, actor="handler-1", role="janitor", review_deadline=REVIEW)
 
