@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 
 import pytest
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import Client, WorkflowHandle
 
 from domain.case import ImuClose, RecordCrime, Stage, Timings
@@ -114,6 +114,27 @@ async def test_sigkill_inside_and_between_activities(
         return len(rows) == len(ids) and all(r["attempts"] >= 1 for r in rows)
 
     await until(all_waiting_on_mail, what="every crime-recorded email failing on worker B")
+
+    async def between_attempts() -> bool:
+        # Killed only while no attempt is running on B: an attempt B had started would
+        # wait out the email's 3-minute start-to-close timeout before anyone retried it.
+        soon = datetime.now(UTC) + timedelta(seconds=1.5)
+        for handle in handles:
+            pending = (await handle.describe()).raw_description.pending_activities
+            if not any(p.activity_type.name == "notify" for p in pending):
+                return False
+            for p in pending:
+                if (
+                    p.state != PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED
+                    or p.attempt < 2
+                    or p.next_attempt_schedule_time.ToDatetime(UTC) < soon
+                ):
+                    return False
+        return True
+
+    await until(
+        between_attempts, within=120, what="every email on worker B waiting between attempts"
+    )
     await b.kill()
 
     await workers.start()
