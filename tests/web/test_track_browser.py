@@ -135,6 +135,8 @@ async def test_reporter_signs_in_answers_and_sees_the_case_move_on(
     await stage_of(site, code, "awaiting_details")
     await page.reload()
     assert await page.is_visible("#answer")
+    # The question itself, from its sealed note in the case store.
+    assert await page.inner_text("#question") == "What colour were the bicycles?"
     await accessible(page)
 
     # Bad input: an empty and an oversized answer are refused on the page, nothing sent.
