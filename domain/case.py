@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from domain.actions import (
     AckEmergency,
@@ -30,6 +30,8 @@ from domain.actions import (
     RequestDetails,
     StaffAction,
 )
+from domain.assessment import Assessment
+from domain.intel import IntelSummary
 from domain.report import Report
 from domain.terms import (
     CLOSED_STAGES,
@@ -76,6 +78,7 @@ __all__ = [
     "StaffAction",
     "Stage",
     "TimelineEntry",
+    "TimingFields",
     "Timings",
     "case_workflow_id",
     "receipt_code_for",
@@ -101,8 +104,8 @@ def case_workflow_id(receipt_code: str) -> str:
     return f"case-{receipt_code}"
 
 
-class Timings(Message):
-    """Every wait and deadline of a case, fixed when the case starts (contract: Timings)."""
+class TimingFields(BaseModel):
+    """The waits and deadlines, declared once: ``Timings`` and ``whn.settings.Settings``."""
 
     review_deadline: timedelta = timedelta(hours=24)
     crn_deadline: timedelta = timedelta(hours=48)
@@ -112,6 +115,12 @@ class Timings(Message):
     ack_deadline: timedelta = timedelta(hours=24)
     update_interval: timedelta = timedelta(days=28)
     claim_timeout: timedelta = timedelta(hours=2)
+
+
+class Timings(TimingFields):
+    """Every wait and deadline of a case, fixed when the case starts (contract: Timings)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class DetailsRequestState(BaseModel):
@@ -131,7 +140,6 @@ class CaseState(BaseModel):
     priority: Priority = Priority.SCHEDULED
     category: str
     enhanced_rights: bool = False
-    enhanced_reasons: list[str] = Field(default_factory=list)
     district: str | None = None
     flags: list[str] = Field(default_factory=list)
     crime_reference: str | None = None
@@ -147,12 +155,11 @@ class CaseState(BaseModel):
     emergency_indicators: list[str] = Field(default_factory=list)
     emergency_alerts: int = 0
     next_emergency_alert_at: datetime | None = None
-    allocated_at: datetime | None = None
     next_update_at: datetime | None = None
     updates_sent: int = 0
     tasks: dict[str, str | None] = Field(default_factory=dict)
-    assessment: dict[str, object] | None = None
-    intelligence: dict[str, object] | None = None
+    assessment: Assessment | None = None
+    intelligence: IntelSummary | None = None
     handoffs: int = 0
     handoff_pending: bool = False
     events: int = 0
@@ -235,8 +242,8 @@ class CaseView(Message):
     deadlines: list[Deadline] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
     tasks: dict[str, str | None] = Field(default_factory=dict)
-    assessment: dict[str, object] | None = None
-    intelligence: dict[str, object] | None = None
+    assessment: Assessment | None = None
+    intelligence: IntelSummary | None = None
     victim_updates: int = 0
     runs: int = 1
     reopenings: int = 0

@@ -5,10 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from domain.case import Deadline
 from domain.report import Report
+from domain.terms import Role
 
 Audience = Literal["reporter", "control_room", "supervisor", "victim_support", "agency", "team"]
 ReferenceKind = Literal["crime", "investigation"]
@@ -29,6 +36,41 @@ class OpenCase(Effect):
     category: str
 
 
+class CaseColumns(Effect):
+    """Columns of the ``cases`` row a change sets: only those given are written.
+
+    A column given as ``None`` is written NULL (a new team's officer); one not given is
+    left alone. Only the given ones cross the data converter (``model_fields_set``).
+    """
+
+    stage: str | None = None
+    priority: str | None = None
+    category: str | None = None
+    crime_reference: str | None = None
+    investigation_reference: str | None = None
+    team: str | None = None
+    officer: str | None = None
+    outcome: int | None = None
+    redirected_to: str | None = None
+    overdue: bool | None = None
+    enhanced_rights: bool | None = None
+    flags: list[str] | None = None
+    assessment: dict[str, Any] | None = None
+    intelligence: dict[str, Any] | None = None
+    closed_at: datetime | None = None
+    claimed_by: str | None = None
+    claimed_until: datetime | None = None
+
+    @model_serializer(mode="wrap")
+    def _only_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {name: value for name, value in data.items() if name in self.model_fields_set}
+
+    def given(self) -> dict[str, Any]:
+        """The columns to write, by name."""
+        return {name: getattr(self, name) for name in sorted(self.model_fields_set)}
+
+
 class CaseChange(Effect):
     """One entry of the append-only event log, and the case columns it changes.
 
@@ -41,7 +83,7 @@ class CaseChange(Effect):
     actor: str
     event: str
     detail: dict[str, Any] = Field(default_factory=dict)
-    fields: dict[str, Any] = Field(default_factory=dict)
+    fields: CaseColumns = Field(default_factory=CaseColumns)
     # Personal text the event carries (a reply, a note): sealed into case_notes, never
     # written to the event log's detail.
     notes: list[CaseNote] = Field(default_factory=list)
@@ -86,9 +128,12 @@ class StaffCheck(Effect):
 
 
 class StaffMember(Effect):
+    """A member of staff on the roster: what ``authorise`` answers and ``whn-admin staff`` shows."""
+
     staff_id: str
     name: str
-    roles: list[str]
+    roles: list[Role]
+    active: bool = True
 
 
 class Notify(Effect):

@@ -41,10 +41,10 @@ from functools import cache
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from domain.case import Priority
 from domain.phrases import find_phrases
 from domain.report import Report, occurred_at
 from domain.tables import Table, load_table
+from domain.terms import Priority
 
 __all__ = [
     "EnhancedKeywordGroup",

@@ -172,9 +172,9 @@ def _show_text(view: CaseView, ui: str) -> str:
             "Tasks: " + ", ".join(f"{k}={'done' if v else 'open'}" for k, v in view.tasks.items())
         )
     if view.assessment:
-        out.append(f"Assessment: {view.assessment.get('summary', view.assessment)}")
+        out.append(f"Assessment: {view.assessment.summary}")
     if view.intelligence:
-        out.append(f"Intelligence: {view.intelligence.get('summary', view.intelligence)}")
+        out.append(f"Intelligence: {view.intelligence.summary}")
     out.append("Timeline:")
     for e in view.timeline:
         out.append(f"  {e.at:%Y-%m-%d %H:%M:%S}  {e.event:34} {e.actor}")

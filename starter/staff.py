@@ -20,21 +20,14 @@ from typing import Annotated
 
 import asyncpg
 import typer
-from pydantic import BaseModel
 
 from domain.case import Role
+from domain.effects import StaffMember
 from starter.cli import emit, run, settings_for
 from starter.errors import RejectedError, UnavailableError
 from whn.settings import Settings
 
 _STAFF_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-
-class StaffMember(BaseModel):
-    staff_id: str
-    name: str
-    roles: list[Role]
-    active: bool
 
 
 @asynccontextmanager

@@ -18,10 +18,10 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from domain.case import Timings
+from domain.case import TimingFields, Timings
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, TimingFields):
     """Configuration from ``WHN_*`` environment variables (see the README)."""
 
     # An empty WHN_X is as good as unset: a compose file can pass "${WHN_X-}" through.
@@ -49,14 +49,7 @@ class Settings(BaseSettings):
     victim_support_email: str = "referrals@victimsupport.example"
     team_email_template: str = "{team}@cambs.police.example"
 
-    review_deadline: timedelta = timedelta(hours=24)
-    crn_deadline: timedelta = timedelta(hours=48)
-    details_reminder: timedelta = timedelta(days=3)
-    details_expiry: timedelta = timedelta(days=14)
-    emergency_ack_deadline: timedelta = timedelta(minutes=5)
-    ack_deadline: timedelta = timedelta(hours=24)
-    update_interval: timedelta = timedelta(days=28)
-    claim_timeout: timedelta = timedelta(hours=2)
+    # The waits and deadlines (WHN_REVIEW_DEADLINE, ...) are TimingFields', declared there.
 
     staff_id: str | None = Field(default=None)
     # whn-web, the HTTP edge (web/): where it listens, and what it tells a client to wait
@@ -154,16 +147,8 @@ class Settings(BaseSettings):
         return None
 
     def timings(self) -> Timings:
-        return Timings(
-            review_deadline=self.review_deadline,
-            crn_deadline=self.crn_deadline,
-            details_reminder=self.details_reminder,
-            details_expiry=self.details_expiry,
-            emergency_ack_deadline=self.emergency_ack_deadline,
-            ack_deadline=self.ack_deadline,
-            update_interval=self.update_interval,
-            claim_timeout=self.claim_timeout,
-        )
+        """The case timings these settings give (every ``TimingFields`` field)."""
+        return Timings(**{name: getattr(self, name) for name in TimingFields.model_fields})
 
 
 # Every secret setting (typed SecretStr) also reads WHN_<NAME>_FILE: a new one needs nothing more.

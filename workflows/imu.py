@@ -128,10 +128,10 @@ class ImuSteps(InvestigationSteps):
             summary="IMU decision support: solvability and vulnerability",
             start_to_close_timeout=DB_TIMEOUT,
         )
-        self.case.assessment = assessment.model_dump(mode="json")
+        self.case.assessment = assessment
         await self._record(
             "assessed",
             "system",
             {"summary": assessment.summary},
-            fields={"assessment": self.case.assessment},
+            fields={"assessment": assessment.model_dump(mode="json")},
         )

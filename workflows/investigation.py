@@ -224,13 +224,13 @@ class InvestigationSteps(AfterRecording):
             retry_policy=DB_RETRY,
             summary="Intelligence database searched",
         )
-        self.case.intelligence = summary.model_dump(mode="json")
+        self.case.intelligence = summary
         self.case.tasks["intelligence"] = workflow.now().isoformat()
         await self._record(
             "step:intelligence",
             "system",
             {"summary": summary.summary},
-            fields={"intelligence": self.case.intelligence},
+            fields={"intelligence": summary.model_dump(mode="json")},
         )
 
     async def _send_victim_update(self) -> None:

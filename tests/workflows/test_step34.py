@@ -56,12 +56,13 @@ async def test_assessment_is_recorded_when_the_case_reaches_the_imu(client, case
     submitted, handle = await _case_with_imu(client, case_worker)
     view = await handle.query(CaseWorkflow.view)
     assert view.stage == Stage.WITH_IMU
-    assert view.assessment["solvability"]["cctv"] is True
-    assert "summary" in view.assessment
+    assert view.assessment is not None
+    assert view.assessment.solvability.cctv is True
+    assert view.assessment.summary
     stored = await db_pool.fetchval(
         "SELECT assessment FROM cases WHERE workflow_id = $1", submitted.workflow_id
     )
-    assert stored == view.assessment
+    assert stored == view.assessment.model_dump(mode="json")
 
 
 @pytest.mark.parametrize(
