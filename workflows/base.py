@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     import email_validator  # noqa: F401  (pydantic's EmailStr loads it lazily: load it here)
 
+    from activities.rules import working_days_after
     from activities.store import CaseStore
     from domain.case import (
         ActionResult,
@@ -31,7 +32,13 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         TimelineEntry,
     )
-    from domain.effects import CaseChange, CaseNote
+    from domain.effects import (
+        CaseChange,
+        CaseNote,
+        IssueReference,
+        ReferenceKind,
+        WorkingDays,
+    )
     from whn import attributes as sa
 
 # Short database writes run as local activities: one round trip fewer per step. They
@@ -60,6 +67,28 @@ class CaseBase:
     _inbox: list[DetailsReply]
     _changes: int
     _letters: list[asyncio.Task[None]]
+
+    async def _issue_reference(self, kind: ReferenceKind, now: datetime) -> str:
+        """The case's crime or investigation reference: issued once, the same on retry."""
+        reference: str = await workflow.execute_local_activity_method(
+            CaseStore.issue_reference,
+            IssueReference(workflow_id=self._id, kind=kind, year=now.year),
+            retry_policy=DB_RETRY,
+            summary=f"{kind.capitalize()} reference issued",
+            start_to_close_timeout=DB_TIMEOUT,
+        )
+        return reference
+
+    async def _right6_due(self, start: datetime, days: int) -> datetime:
+        """Victims' Code Right 6: ``days`` working days after ``start`` (bank holidays)."""
+        due: datetime = await workflow.execute_local_activity(
+            working_days_after,
+            WorkingDays(start=start, days=days),
+            retry_policy=DB_RETRY,
+            summary=f"Right 6 due in {days} working day(s)",
+            start_to_close_timeout=DB_TIMEOUT,
+        )
+        return due
 
     def _open_request(self) -> DetailsRequestState | None:
         if self.case.stage != Stage.AWAITING_DETAILS or not self.case.details:

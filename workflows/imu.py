@@ -6,19 +6,16 @@ What falls due here: no timers; stage work (``_imu_work``): the IMU's decision s
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     import email_validator  # noqa: F401  (pydantic's EmailStr loads it lazily: load it here)
 
-    from activities.rules import assess_report, imu_outcome, route_case, working_days_after
-    from activities.store import CaseStore
+    from activities.rules import assess_report, imu_outcome, route_case
     from domain.actions import ActionResult, ImuClose, ImuInvestigate
     from domain.assessment import Assessment
     from domain.case import INVESTIGATION_STEPS, Stage
-    from domain.effects import ImuOutcomeRequest, IssueReference, RouteRequest, WorkingDays
+    from domain.effects import ImuOutcomeRequest, RouteRequest
 
 from workflows.acting import staff_action
 from workflows.base import DB_RETRY, DB_TIMEOUT
@@ -50,13 +47,7 @@ class ImuSteps(InvestigationSteps):
         )
         outcome, name = decided.outcome, decided.name
         days = 1 if self.case.enhanced_rights else 5
-        due: datetime = await workflow.execute_local_activity(
-            working_days_after,
-            WorkingDays(start=now, days=days),
-            retry_policy=DB_RETRY,
-            summary=f"Right 6 due in {days} working day(s)",
-            start_to_close_timeout=DB_TIMEOUT,
-        )
+        due = await self._right6_due(now, days)
         self._deadline("right6_decision_explained", due)
         self._meet("imu_decision")  # a reopened case's
         self.case.outcome = outcome
@@ -82,13 +73,7 @@ class ImuSteps(InvestigationSteps):
     @staff_action(ImuInvestigate)
     async def imu_investigate(self, action: ImuInvestigate) -> ActionResult:
         now = workflow.now()
-        ref = await workflow.execute_local_activity_method(
-            CaseStore.issue_reference,
-            IssueReference(workflow_id=self._id, kind="investigation", year=now.year),
-            retry_policy=DB_RETRY,
-            summary="Investigation reference issued",
-            start_to_close_timeout=DB_TIMEOUT,
-        )
+        ref = await self._issue_reference("investigation", now)
         self.case.investigation_reference = ref
         self._meet("imu_decision")  # a reopened case's
         report = self._inp.report

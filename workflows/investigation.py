@@ -81,13 +81,7 @@ class InvestigationSteps(AfterRecording):
         self.case.officer = action.officer
         self._meet("team_acknowledgement")
         self._plan_update(now + self._update_interval())
-        await workflow.execute_local_activity_method(
-            TeamHandoff.mark_acknowledged,
-            (self._id, f"handoff-{self.case.handoffs}", action.officer),
-            retry_policy=DB_RETRY,
-            summary=f"Acknowledged by {action.officer}",
-            start_to_close_timeout=DB_TIMEOUT,
-        )
+        await self._mark_acknowledged(action.officer)
         await self._set_stage(
             Stage.INVESTIGATING,
             action.actor,
@@ -157,6 +151,16 @@ class InvestigationSteps(AfterRecording):
             Stage.ALLOCATED, actor, f"allocated to {team}", fields={"team": team, "officer": None}
         )
 
+    async def _mark_acknowledged(self, officer: str) -> None:
+        """The team's queue entry of the latest hand-off: taken by ``officer``."""
+        await workflow.execute_local_activity_method(
+            TeamHandoff.mark_acknowledged,
+            (self._id, f"handoff-{self.case.handoffs}", officer),
+            retry_policy=DB_RETRY,
+            summary=f"Acknowledged by {officer}",
+            start_to_close_timeout=DB_TIMEOUT,
+        )
+
     async def _hand_off(self) -> None:
         c = self.case
         assert c.team is not None and c.investigation_reference is not None
@@ -190,13 +194,7 @@ class InvestigationSteps(AfterRecording):
             c.flags.remove("handoff_failed")
         if c.officer is not None:
             # Acknowledged while the hand-off was still on its way: say so on the queue too.
-            await workflow.execute_local_activity_method(
-                TeamHandoff.mark_acknowledged,
-                (self._id, f"handoff-{c.handoffs}", c.officer),
-                retry_policy=DB_RETRY,
-                summary=f"Acknowledged by {c.officer}",
-                start_to_close_timeout=DB_TIMEOUT,
-            )
+            await self._mark_acknowledged(c.officer)
         await self._send(
             "team_handoff", f"team-handoff-{c.handoffs}", team=team, offence=c.category
         )

@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
         RequestDetails,
     )
     from domain.case import DetailsReply, DetailsRequestState, Stage
-    from domain.effects import CaseNote, IssueReference, Referral, WorkingDays
+    from domain.effects import CaseNote, Referral, WorkingDays
 
 from workflows.acting import staff_action
 from workflows.base import DB_RETRY, DB_TIMEOUT
@@ -152,13 +152,7 @@ class ReviewSteps(ReceiptSteps):
     @staff_action(RecordCrime)
     async def record_crime(self, action: RecordCrime) -> ActionResult:
         now = workflow.now()
-        crn = await workflow.execute_local_activity_method(
-            CaseStore.issue_reference,
-            IssueReference(workflow_id=self._id, kind="crime", year=now.year),
-            retry_policy=DB_RETRY,
-            summary="Crime reference issued",
-            start_to_close_timeout=DB_TIMEOUT,
-        )
+        crn = await self._issue_reference("crime", now)
         self.case.crime_reference = crn
         self.case.category = action.category
         self._meet("crime_recording_decision")

@@ -12,9 +12,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.rules import working_days_after
     from domain.case import ActionResult, Reopen, Stage
-    from domain.effects import WorkingDays
     from domain.letters import NO_NOTE
     from domain.victims import (
         RecordSuspectEvent,
@@ -26,7 +24,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from workflows.acting import staff_action
-from workflows.base import DB_RETRY, DB_TIMEOUT
 from workflows.letters import CaseLetters
 
 # Each victim update has a deadline: its planned time and this much grace.
@@ -87,13 +84,7 @@ class AfterRecording(CaseLetters):
         now = workflow.now()
         event = action.event
         days = right6_days(enhanced_rights=self.case.enhanced_rights)
-        due: datetime = await workflow.execute_local_activity(
-            working_days_after,
-            WorkingDays(start=now, days=days),
-            retry_policy=DB_RETRY,
-            summary=f"Right 6 due in {days} working day(s)",
-            start_to_close_timeout=DB_TIMEOUT,
-        )
+        due = await self._right6_due(now, days)
         name = f"right6_{event.value.replace('-', '_')}"
         self._deadline(name, due)
         number = sum(1 for e in self.case.timeline if e.event.startswith("suspect:")) + 1
