@@ -77,6 +77,17 @@ async def test_update_retried_with_its_id_answers_once_and_records_once(
     await until(
         lambda: _count_events(db_pool, handle.id, len(view.timeline)), what="letters recorded"
     )
+
+    async def settled() -> bool:
+        # Nothing of the first execution still on its way (a letter in flight would land
+        # after the count below and look like a second execution's work).
+        return not (await handle.describe()).raw_description.pending_activities
+
+    await until(settled, what="no activity of the case still pending")
+    view = await handle.query(CaseWorkflow.view)
+    await until(
+        lambda: _count_events(db_pool, handle.id, len(view.timeline)), what="events recorded"
+    )
     recorded = await _recorded(db_pool, handle.id)
     again = await handle.execute_update(CaseWorkflow.record_crime, action, id="fixed-id")
 
