@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 import asyncpg
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowQueryFailedError
 
 from bench.history import update_breakdown
 from bench.lifecycle import example_report, staff_actions
@@ -125,10 +125,15 @@ class Parking:
         chosen = self.last_chosen
         breakdown = await self._breakdown(dict(zip(chosen, update_ms, strict=True)))
         query_ms = []
+        query_failures = 0
         for workflow_id in self.rng.sample(self.ids, min(actions, len(self.ids))):
             handle = self.client.get_workflow_handle(workflow_id)
             t0 = time.perf_counter()
-            await handle.query(CaseWorkflow.view)
+            try:
+                await handle.query(CaseWorkflow.view)
+            except WorkflowQueryFailedError:  # counted; one failure must not end the run
+                query_failures += 1
+                continue
             query_ms.append((time.perf_counter() - t0) * 1000)
         return {
             "cases": cases,
@@ -151,6 +156,7 @@ class Parking:
             },
             "admin_breakdown_ms": breakdown,
             "query_ms": summary(query_ms),
+            "query_failures": query_failures,
         }
 
     async def _breakdown(self, measured: dict[str, float], sample: int = 50) -> dict[str, Any]:
