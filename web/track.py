@@ -419,20 +419,58 @@ def _text_error(text: str, *, empty: str) -> str | None:
     return None
 
 
-@router.post("/track/case/answer")
-async def answer(
-    request: Request, settings: SettingsDep, pool: PoolDep, client: ClientDep
-) -> Response:
+async def _open_form(
+    request: Request, settings: Settings, pool: Any, action: str
+) -> tuple[dict[str, str], str, str] | Response:
+    """The opening both of the case page's forms share: signed in, CSRF checked.
+
+    Returns the form, the case's workflow id and the submitted text, or the response
+    that ends the request (back to sign-in, or the CSRF refusal, audited as ``action``).
+    """
     form = await _form(request)
     workflow_id = _session(request, settings)
     if workflow_id is None:
         return RedirectResponse("/track", status_code=303)
     if not _csrf_ok(request, settings, form):
-        await reporter.audit(
-            pool, "track-answer", workflow_id=workflow_id, allowed=False, reason="csrf"
-        )
+        await reporter.audit(pool, action, workflow_id=workflow_id, allowed=False, reason="csrf")
         return _csrf_refused(request, settings, "/track/case")
-    text = form.get("text", "").strip()
+    return form, workflow_id, form.get("text", "").strip()
+
+
+async def _invalid_text(
+    request: Request,
+    settings: Settings,
+    pool: Any,
+    workflow_id: str,
+    action: str,
+    field: str,
+    problem: str,
+    text: str,
+) -> Response:
+    """The case page again with ``problem`` against ``field`` and the text kept; audited."""
+    await reporter.audit(
+        pool, action, workflow_id=workflow_id, allowed=False, reason="invalid text"
+    )
+    return await _case_page(
+        request,
+        settings,
+        pool,
+        workflow_id,
+        status=400,
+        errors={field: problem},
+        answer_text=text if field == "answer" else "",
+        information_text=text if field == "information" else "",
+    )
+
+
+@router.post("/track/case/answer")
+async def answer(
+    request: Request, settings: SettingsDep, pool: PoolDep, client: ClientDep
+) -> Response:
+    opened = await _open_form(request, settings, pool, "track-answer")
+    if isinstance(opened, Response):
+        return opened
+    form, workflow_id, text = opened
     facts = await reporter.case_facts(pool, workflow_id)
     current = words.open_request(facts, _timings(settings)) if facts else None
     if facts is None or current is None or str(current.number) != form.get("request"):
@@ -450,17 +488,8 @@ async def answer(
         )
     problem = _text_error(text, empty="Enter your answer")
     if problem:
-        await reporter.audit(
-            pool, "track-answer", workflow_id=workflow_id, allowed=False, reason="invalid text"
-        )
-        return await _case_page(
-            request,
-            settings,
-            pool,
-            workflow_id,
-            status=400,
-            errors={"answer": problem},
-            answer_text=text,
+        return await _invalid_text(
+            request, settings, pool, workflow_id, "track-answer", "answer", problem, text
         )
     try:
         await details(client, facts.receipt_code, text, require_open_request=True)
@@ -495,29 +524,14 @@ async def answer(
 
 @router.post("/track/case/add")
 async def add_information(request: Request, settings: SettingsDep, pool: PoolDep) -> Response:
-    form = await _form(request)
-    workflow_id = _session(request, settings)
-    if workflow_id is None:
-        return RedirectResponse("/track", status_code=303)
-    if not _csrf_ok(request, settings, form):
-        await reporter.audit(
-            pool, "track-add", workflow_id=workflow_id, allowed=False, reason="csrf"
-        )
-        return _csrf_refused(request, settings, "/track/case")
-    text = form.get("text", "").strip()
+    opened = await _open_form(request, settings, pool, "track-add")
+    if isinstance(opened, Response):
+        return opened
+    _, workflow_id, text = opened
     problem = _text_error(text, empty="Enter what you want to tell us")
     if problem:
-        await reporter.audit(
-            pool, "track-add", workflow_id=workflow_id, allowed=False, reason="invalid text"
-        )
-        return await _case_page(
-            request,
-            settings,
-            pool,
-            workflow_id,
-            status=400,
-            errors={"information": problem},
-            information_text=text,
+        return await _invalid_text(
+            request, settings, pool, workflow_id, "track-add", "information", problem, text
         )
     facts = await reporter.case_facts(pool, workflow_id)
     if facts is None:
