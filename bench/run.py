@@ -375,51 +375,31 @@ class Run:
         cache = self.args.memory_cache or (100 if self.quick else 300)
         pool = await create_pool(self.stack.dsn, max_size=2)
         try:
-            result = await bench_memory(
-                self.client,
-                self.stack,
-                pool,
-                BENCH_TIMINGS,
-                cache=cache,
-                evicted=2 * cache,
-                concurrency=self.args.concurrency,
-            )
+
+            async def measure(*, drop: tuple[str, ...] = (), **options: Any) -> dict[str, Any]:
+                found = await bench_memory(
+                    self.client,
+                    self.stack,
+                    pool,
+                    BENCH_TIMINGS,
+                    cache=cache,
+                    evicted=2 * cache,
+                    concurrency=self.args.concurrency,
+                    **options,
+                )
+                return {k: v for k, v in found.items() if not (drop and k.endswith(drop))}
+
+            result = await measure()
             # glibc's malloc gives each thread an arena of its own; the SDK's core runs
             # many threads, so the same memory may sit in more RSS. Tried alike.
-            result["malloc_arena_max_2"] = {
-                k: v
-                for k, v in (
-                    await bench_memory(
-                        self.client,
-                        self.stack,
-                        pool,
-                        BENCH_TIMINGS,
-                        cache=cache,
-                        evicted=2 * cache,
-                        concurrency=self.args.concurrency,
-                        env={"MALLOC_ARENA_MAX": "2"},
-                        label="bench-memory-arenas",
-                    )
-                ).items()
-                if not k.endswith(("_by_file", "_by_line"))
-            }
-            result["floor_workflow"] = {
-                k: v
-                for k, v in (
-                    await bench_memory(
-                        self.client,
-                        self.stack,
-                        pool,
-                        BENCH_TIMINGS,
-                        cache=cache,
-                        evicted=2 * cache,
-                        concurrency=self.args.concurrency,
-                        label="bench-memory-floor",
-                        workload="floor",
-                    )
-                ).items()
-                if not k.endswith("_by_line")
-            }
+            result["malloc_arena_max_2"] = await measure(
+                drop=("_by_file", "_by_line"),
+                env={"MALLOC_ARENA_MAX": "2"},
+                label="bench-memory-arenas",
+            )
+            result["floor_workflow"] = await measure(
+                drop=("_by_line",), label="bench-memory-floor", workload="floor"
+            )
         finally:
             await pool.close()
         # Of record: RSS per cached case without tracemalloc (the parked measure's first
