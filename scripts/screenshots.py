@@ -29,6 +29,21 @@ BIN = Path(sys.executable).parent
 OUT = ROOT / "docs" / "screenshots"
 
 
+# Headless Chromium on a machine with no network: without the background-networking
+# flags it keeps trying (and failing) to reach Google's hosts.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
+
+
 def chromium() -> str:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         found = shutil.which(name)
@@ -57,15 +72,7 @@ async def _shoot(url: str, path: Path, *, width: int, height: int, settle: float
         browser = subprocess.Popen(
             [
                 chromium(),
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--hide-scrollbars",
+                *CHROMIUM_FLAGS,
                 f"--user-data-dir={profile}",
                 f"--window-size={width},{height}",
                 f"--remote-debugging-port={port}",

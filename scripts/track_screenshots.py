@@ -19,21 +19,9 @@ import time
 from pathlib import Path
 
 from playwright.async_api import async_playwright
-from screenshots import BIN, OUT, ROOT, cli, submit, until_stage
+from screenshots import BIN, CHROMIUM_FLAGS, OUT, ROOT, cli, submit, until_stage
 
 from whn.devstack.temporal_server import free_port
-
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-]
 
 
 def start(tmp: Path) -> tuple[subprocess.Popen[bytes], dict[str, str], str]:
@@ -75,7 +63,7 @@ async def shots(env: dict[str, str], web: str, tmp: Path) -> None:
     code = submit(env, "ordinary", tmp)
     until_stage(env, code, "awaiting_review")
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+        browser = await p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
         page = await browser.new_page(viewport={"width": 1100, "height": 900})
 
         async def shoot(name: str) -> None:
