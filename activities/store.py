@@ -34,6 +34,23 @@ def note_context(workflow_id: str, event_key: str, kind: str) -> str:
     return f"{workflow_id}/{event_key}/{kind}"
 
 
+async def _roster_entry(
+    conn: asyncpg.Connection, staff_id: str, *, field: str = ""
+) -> tuple[asyncpg.Record | None, str | None]:
+    """``staff_id``'s roster row, and why they cannot act at all (unknown or disabled).
+
+    ``field`` prefixes the reason with the option it answers (``--to: `` for a reassign).
+    """
+    row = await conn.fetchrow(
+        "SELECT staff_id, name, roles, active FROM staff WHERE staff_id = $1", staff_id
+    )
+    if row is None:
+        return None, f"{field}unknown staff id {staff_id!r}"
+    if not row["active"]:
+        return row, f"{field}staff {staff_id!r} is disabled"
+    return row, None
+
+
 class NotAuthorisedError(ApplicationError):
     """A staff action refused by the roster (unknown person, disabled, or missing role)."""
 
@@ -201,22 +218,15 @@ class CaseStore:
         """Check the actor against the roster for this action; audit the answer either way."""
         rule = action_rule(request.action)
         async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT staff_id, name, roles, active FROM staff WHERE staff_id = $1",
-                request.actor,
-            )
-            reason: str | None = None
-            if row is None:
-                reason = f"unknown staff id {request.actor!r}"
-            elif not row["active"]:
-                reason = f"staff {request.actor!r} is disabled"
-            elif not rule.roles.intersection(row["roles"]):
-                reason = rule.wrong_role(request.actor, row["roles"])
-            elif request.override_claim_of and "supervisor" not in row["roles"]:
-                reason = (
-                    f"the case is held by {request.override_claim_of}: only they or a"
-                    " supervisor may act on it"
-                )
+            row, reason = await _roster_entry(conn, request.actor)
+            if row is not None and reason is None:
+                if not rule.roles.intersection(row["roles"]):
+                    reason = rule.wrong_role(request.actor, row["roles"])
+                elif request.override_claim_of and "supervisor" not in row["roles"]:
+                    reason = (
+                        f"the case is held by {request.override_claim_of}: only they or a"
+                        " supervisor may act on it"
+                    )
             await conn.execute(
                 """INSERT INTO audit_log (actor, action, workflow_id, allowed, reason)
                    VALUES ($1, $2, $3, $4, $5)""",
@@ -235,16 +245,9 @@ class CaseStore:
         """``check.staff_id`` is active staff with one of ``check.roles`` (or a supervisor);
         refused otherwise, and the refusal audited against the actor."""
         async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT staff_id, name, roles, active FROM staff WHERE staff_id = $1",
-                check.staff_id,
-            )
-            reason: str | None = None
-            if row is None:
-                reason = f"--to: unknown staff id {check.staff_id!r}"
-            elif not row["active"]:
-                reason = f"--to: staff {check.staff_id!r} is disabled"
-            elif not set(check.roles).union({"supervisor"}).intersection(row["roles"]):
+            row, reason = await _roster_entry(conn, check.staff_id, field="--to: ")
+            needed = set(check.roles).union({"supervisor"})
+            if row is not None and reason is None and not needed.intersection(row["roles"]):
                 reason = (
                     f"--to: {check.staff_id} has "
                     + (", ".join(row["roles"]) or "no role")
