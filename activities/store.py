@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -35,7 +36,7 @@ def note_context(workflow_id: str, event_key: str, kind: str) -> str:
 
 
 async def _roster_entry(
-    conn: asyncpg.Connection, staff_id: str, *, field: str = ""
+    conn: asyncpg.Connection | PoolConnectionProxy, staff_id: str, *, field: str = ""
 ) -> tuple[asyncpg.Record | None, str | None]:
     """``staff_id``'s roster row, and why they cannot act at all (unknown or disabled).
 
