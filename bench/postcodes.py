@@ -22,6 +22,7 @@ import gc
 import gzip
 import importlib.util
 import json
+import os
 import subprocess
 import time
 import tracemalloc
@@ -31,7 +32,19 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-CODEPOINT = ROOT.parent / "shared" / "data" / "codepoint-open-2014" / "csv"
+_SHARED_DATA = next(
+    (
+        p
+        for p in (
+            Path(os.environ["WHN_SHARED_DATA"]) if os.environ.get("WHN_SHARED_DATA") else None,
+            ROOT.parent / "shared" / "data",
+            Path("/work/shared/data"),  # this machine's copy, for a clone made elsewhere
+        )
+        if p is not None and p.is_dir()
+    ),
+    ROOT.parent / "shared" / "data",
+)
+CODEPOINT = _SHARED_DATA / "codepoint-open-2014" / "csv"
 RESULTS = ROOT / "bench" / "results" / "postcodes.json"
 OLD_TABLE = "849e18a:domain/data/postcodes.json"
 OURS = {"E10000003", "E06000031"}  # Cambridgeshire county, Peterborough

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import os
 import subprocess
 import sys
 import time
@@ -24,7 +25,19 @@ from domain.report import Report
 from tests.domain.conftest import BASE
 
 ROOT = Path(__file__).resolve().parents[2]
-CODEPOINT = ROOT.parent / "shared" / "data" / "codepoint-open-2014"
+_SHARED_DATA = next(
+    (
+        p
+        for p in (
+            Path(os.environ["WHN_SHARED_DATA"]) if os.environ.get("WHN_SHARED_DATA") else None,
+            ROOT.parent / "shared" / "data",
+            Path("/work/shared/data"),  # this machine's copy, for a clone made elsewhere
+        )
+        if p is not None and p.is_dir()
+    ),
+    ROOT.parent / "shared" / "data",
+)
+CODEPOINT = _SHARED_DATA / "codepoint-open-2014"
 
 # The police force areas of the counties and unitary authorities of these three postcode
 # areas, written out here independently of the build script's table.
