@@ -52,6 +52,36 @@ async def _roster_entry(
     return row, None
 
 
+async def _verdict(
+    conn: asyncpg.Connection | PoolConnectionProxy,
+    row: asyncpg.Record | None,
+    reason: str | None,
+    *,
+    actor: str,
+    action: str,
+    workflow_id: str,
+    audit_allowed: bool = True,
+) -> StaffMember:
+    """The answer of a roster check: audited, then the staff member or ``NotAuthorisedError``.
+
+    A refusal is always audited against ``actor``; an allowed check only when
+    ``audit_allowed`` (the action's own authorisation, not a check of its target).
+    """
+    if reason is not None or audit_allowed:
+        await conn.execute(
+            """INSERT INTO audit_log (actor, action, workflow_id, allowed, reason)
+               VALUES ($1, $2, $3, $4, $5)""",
+            actor,
+            action,
+            workflow_id,
+            reason is None,
+            reason,
+        )
+    if reason is not None or row is None:
+        raise NotAuthorisedError(reason or "not authorised")
+    return StaffMember(staff_id=row["staff_id"], name=row["name"], roles=list(row["roles"]))
+
+
 class NotAuthorisedError(ApplicationError):
     """A staff action refused by the roster (unknown person, disabled, or missing role)."""
 
@@ -228,18 +258,14 @@ class CaseStore:
                         f"the case is held by {request.override_claim_of}: only they or a"
                         " supervisor may act on it"
                     )
-            await conn.execute(
-                """INSERT INTO audit_log (actor, action, workflow_id, allowed, reason)
-                   VALUES ($1, $2, $3, $4, $5)""",
-                request.actor,
-                request.action,
-                request.workflow_id,
-                reason is None,
+            return await _verdict(
+                conn,
+                row,
                 reason,
+                actor=request.actor,
+                action=request.action,
+                workflow_id=request.workflow_id,
             )
-        if reason is not None or row is None:
-            raise NotAuthorisedError(reason or "not authorised")
-        return StaffMember(staff_id=row["staff_id"], name=row["name"], roles=list(row["roles"]))
 
     @activity.defn
     async def check_staff(self, check: StaffCheck) -> StaffMember:
@@ -254,17 +280,15 @@ class CaseStore:
                     + (", ".join(row["roles"]) or "no role")
                     + f"; the case needs {' or '.join(sorted(check.roles))}"
                 )
-            if reason is not None:
-                await conn.execute(
-                    """INSERT INTO audit_log (actor, action, workflow_id, allowed, reason)
-                       VALUES ($1, 'reassign', $2, false, $3)""",
-                    check.actor,
-                    check.workflow_id,
-                    reason,
-                )
-        if reason is not None or row is None:
-            raise NotAuthorisedError(reason or "not authorised")
-        return StaffMember(staff_id=row["staff_id"], name=row["name"], roles=list(row["roles"]))
+            return await _verdict(
+                conn,
+                row,
+                reason,
+                actor=check.actor,
+                action="reassign",
+                workflow_id=check.workflow_id,
+                audit_allowed=False,
+            )
 
     @activity.defn
     async def record_referral(self, referral: Referral) -> None:
