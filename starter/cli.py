@@ -6,11 +6,12 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import BaseModel
 from temporalio.client import Client
 
 from starter.errors import PayloadKeyError, UnavailableError, WhnError
@@ -20,6 +21,12 @@ from whn.telemetry import setup_tracing, shutdown_tracing
 from whn.temporal import connect_client
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object")]
+AsOpt = Annotated[
+    str | None, typer.Option("--as", help="your staff id (or WHN_STAFF_ID)", show_default=False)
+]
 
 
 async def client_for(settings: Settings) -> Client:
@@ -56,6 +63,37 @@ def settings_for(prog: str) -> Settings:
     except SettingsError as err:
         typer.echo(f"{prog}: configuration: {err}", err=True)
         raise typer.Exit(1) from None
+
+
+def staff_actor(actor: str | None) -> str:
+    """Who acts in a ``whn-admin`` command: ``--as``, else ``WHN_STAFF_ID``; exit 2 without."""
+    who = actor or settings_for("whn-admin").staff_id
+    if not who:
+        typer.echo("whn-admin: --as STAFF_ID (or WHN_STAFF_ID) is required", err=True)
+        raise typer.Exit(2)
+    return who
+
+
+def run_as(actor: str | None, operation: Callable[..., Awaitable[T]], **options: Any) -> T:
+    """Run ``operation(database_url, actor=who, **options)`` for a ``whn-admin`` command
+    over the case store: ``who`` from ``--as`` (``staff_actor``), errors as for ``run``."""
+    who = staff_actor(actor)
+
+    async def program(settings: Settings) -> T:
+        return await operation(settings.database_url, actor=who, **options)
+
+    return run(program, prog="whn-admin")
+
+
+def emit_rows(
+    as_json: bool, key: str, rows: Sequence[M], line: Callable[[M], str], empty: str
+) -> None:
+    """A list command's answer: ``{key: [...]}`` with ``--json``, else a line a row."""
+    emit(
+        as_json,
+        {key: [r.model_dump(mode="json") for r in rows]},
+        "\n".join(line(r) for r in rows) or empty,
+    )
 
 
 def emit(as_json: bool, payload: dict[str, Any], text: str) -> None:

@@ -14,7 +14,6 @@ Managing keys is a supervisor's action, audited like the roster (``audit_log``, 
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from datetime import datetime
 from typing import Annotated
@@ -25,9 +24,8 @@ from pydantic import BaseModel
 
 from domain.case import case_workflow_id, receipt_code_for
 from domain.report import Report
-from starter.cli import emit, run, settings_for
+from starter.cli import AsOpt, JsonOpt, emit, emit_rows, run_as
 from starter.staff import _audit, _change, _check_id, _Refused, _require_supervisor
-from whn.settings import Settings
 
 KEY_PREFIX = "whn_ik_"
 
@@ -178,19 +176,7 @@ intake_key_app = typer.Typer(
     no_args_is_help=True,
     help="Keys for intake systems calling the HTTP API (supervisors only).",
 )
-AsOpt = Annotated[
-    str | None, typer.Option("--as", help="your staff id (or WHN_STAFF_ID)", show_default=False)
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="the intake system")]
-
-
-def _actor(actor: str | None) -> str:
-    who = actor or settings_for("whn-admin").staff_id
-    if not who:
-        typer.echo("whn-admin: --as STAFF_ID (or WHN_STAFF_ID) is required", err=True)
-        raise typer.Exit(2)
-    return who
 
 
 def _line(k: IntakeKey) -> str:
@@ -202,12 +188,7 @@ def _line(k: IntakeKey) -> str:
 @intake_key_app.command("add")
 def add_command(name: NameArg, actor: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Add a key for an intake system and print it, this once."""
-    who = _actor(actor)
-
-    async def program(settings: Settings) -> tuple[IntakeKey, str]:
-        return await add_key(settings.database_url, actor=who, name=name)
-
-    record, key = run(program, prog="whn-admin")
+    record, key = run_as(actor, add_key, name=name)
     payload = record.model_dump(mode="json") | {"key": key}
     emit(as_json, payload, f"{key}\n(shown once: give it to {name} as its bearer token)")
 
@@ -215,27 +196,13 @@ def add_command(name: NameArg, actor: AsOpt = None, as_json: JsonOpt = False) ->
 @intake_key_app.command("list")
 def list_command(actor: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Every intake key, active and revoked (never the keys themselves)."""
-    who = _actor(actor)
-
-    async def program(settings: Settings) -> list[IntakeKey]:
-        return await list_keys(settings.database_url, actor=who)
-
-    keys = run(program, prog="whn-admin")
-    if as_json:
-        typer.echo(json.dumps({"keys": [k.model_dump(mode="json") for k in keys]}))
-    else:
-        typer.echo("\n".join(_line(k) for k in keys) or "no intake keys")
+    emit_rows(as_json, "keys", run_as(actor, list_keys), _line, "no intake keys")
 
 
 @intake_key_app.command("revoke")
 def revoke_command(name: NameArg, actor: AsOpt = None, as_json: JsonOpt = False) -> None:
     """Revoke every key of an intake system, from its next request on."""
-    who = _actor(actor)
-
-    async def program(settings: Settings) -> list[IntakeKey]:
-        return await revoke_keys(settings.database_url, actor=who, name=name)
-
-    keys = run(program, prog="whn-admin")
+    keys = run_as(actor, revoke_keys, name=name)
     emit(
         as_json,
         {"name": name, "revoked": [k.model_dump(mode="json") for k in keys]},

@@ -12,9 +12,8 @@ The last active supervisor cannot be disabled, so that state only arises on a ne
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated
 
@@ -23,9 +22,8 @@ import typer
 
 from domain.case import Role
 from domain.effects import StaffMember
-from starter.cli import emit, run, settings_for
+from starter.cli import AsOpt, JsonOpt, emit, emit_rows, run_as
 from starter.errors import RejectedError, UnavailableError
-from whn.settings import Settings
 
 _STAFF_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -192,18 +190,7 @@ async def set_active(dsn: str, *, actor: str, staff_id: str, active: bool) -> St
 staff_app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="The staff roster (supervisors only)."
 )
-AsOpt = Annotated[
-    str | None, typer.Option("--as", help="your staff id (or WHN_STAFF_ID)", show_default=False)
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object")]
-
-
-def _actor(actor: str | None) -> str:
-    who = actor or settings_for("whn-admin").staff_id
-    if not who:
-        typer.echo("whn-admin: --as STAFF_ID (or WHN_STAFF_ID) is required", err=True)
-        raise typer.Exit(2)
-    return who
+IdArg = Annotated[str, typer.Argument(metavar="ID")]
 
 
 def _line(member: StaffMember) -> str:
@@ -221,58 +208,29 @@ def add_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Add a person to the roster."""
-    who = _actor(actor)
-
-    async def program(settings: Settings) -> StaffMember:
-        return await add_staff(
-            settings.database_url, actor=who, staff_id=staff_id, name=name, roles=role
-        )
-
-    member = run(program, prog="whn-admin")
+    member = run_as(actor, add_staff, staff_id=staff_id, name=name, roles=role)
     emit(as_json, member.model_dump(mode="json"), f"added {_line(member)}")
 
 
 @staff_app.command("list")
 def list_command(actor: AsOpt = None, as_json: JsonOpt = False) -> None:
     """The roster, active and disabled."""
-    who = _actor(actor)
-
-    async def program(settings: Settings) -> list[StaffMember]:
-        return await list_staff(settings.database_url, actor=who)
-
-    members = run(program, prog="whn-admin")
-    if as_json:
-        typer.echo(json.dumps({"staff": [m.model_dump(mode="json") for m in members]}))
-    else:
-        typer.echo("\n".join(_line(m) for m in members) or "no staff")
+    emit_rows(as_json, "staff", run_as(actor, list_staff), _line, "no staff")
 
 
-def _set_active(staff_id: str, actor: str | None, as_json: bool, active: bool) -> None:
-    who = _actor(actor)
+def _set_active_command(active: bool, summary: str) -> Callable[..., None]:
+    """``staff disable`` or ``staff enable``: the same command but for what it sets."""
 
-    async def program(settings: Settings) -> StaffMember:
-        return await set_active(settings.database_url, actor=who, staff_id=staff_id, active=active)
+    def command(staff_id: IdArg, actor: AsOpt = None, as_json: JsonOpt = False) -> None:
+        member = run_as(actor, set_active, staff_id=staff_id, active=active)
+        done = "enabled" if active else "disabled"
+        emit(as_json, member.model_dump(mode="json"), f"{done} {_line(member)}")
 
-    member = run(program, prog="whn-admin")
-    done = "enabled" if active else "disabled"
-    emit(as_json, member.model_dump(mode="json"), f"{done} {_line(member)}")
-
-
-@staff_app.command("disable")
-def disable_command(
-    staff_id: Annotated[str, typer.Argument(metavar="ID")],
-    actor: AsOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Disable a person: every later action of theirs is refused."""
-    _set_active(staff_id, actor, as_json, active=False)
+    command.__doc__ = summary
+    return command
 
 
-@staff_app.command("enable")
-def enable_command(
-    staff_id: Annotated[str, typer.Argument(metavar="ID")],
-    actor: AsOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Enable a disabled person again."""
-    _set_active(staff_id, actor, as_json, active=True)
+staff_app.command("disable")(
+    _set_active_command(False, "Disable a person: every later action of theirs is refused.")
+)
+staff_app.command("enable")(_set_active_command(True, "Enable a disabled person again."))
