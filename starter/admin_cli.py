@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, get_args
 
 import typer
@@ -36,7 +38,7 @@ from domain.victims import (
 )
 from starter import admin, casework
 from starter import reopen as reopening
-from starter.cli import client_for, emit, main_of, run, settings_for
+from starter.cli import AsOpt, JsonOpt, client_for, emit, main_of, run, staff_actor
 from starter.errors import RejectedError
 from starter.intake_keys import intake_key_app
 from starter.report import rebuild as rebuild_deadlines
@@ -52,21 +54,9 @@ app.command("rebuild-deadlines")(rebuild_deadlines)
 app.add_typer(intake_key_app, name="intake-key")
 app.command("summary-schedule")(summary_schedule)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 RefArg = Annotated[
     str, typer.Argument(help="receipt code, crime reference or investigation reference")
 ]
-AsOpt = Annotated[
-    str | None, typer.Option("--as", help="your staff id (or WHN_STAFF_ID)", show_default=False)
-]
-
-
-def _actor(actor: str | None) -> str:
-    who = actor or settings_for("whn-admin").staff_id
-    if not who:
-        typer.echo("whn-admin: --as STAFF_ID (or WHN_STAFF_ID) is required", err=True)
-        raise typer.Exit(2)
-    return who
 
 
 def _build(model: type[StaffAction], **fields: Any) -> StaffAction:
@@ -77,15 +67,6 @@ def _build(model: type[StaffAction], **fields: Any) -> StaffAction:
         where = ".".join(str(p) for p in first["loc"])
         message = first["msg"].removeprefix("Value error, ")
         raise RejectedError(f"--{where.replace('_', '-')}: {message}") from None
-
-
-def _act(ref: str, model: type[StaffAction], as_json: bool, **fields: Any) -> None:
-    async def program(settings: Settings) -> ActionResult:
-        action = _build(model, **fields)
-        client = await client_for(settings)
-        return await admin.act(client, ref, action, database_url=settings.database_url)
-
-    _emit_result(run(program, prog="whn-admin"), as_json)
 
 
 def _emit_result(result: ActionResult, as_json: bool) -> None:
@@ -252,7 +233,7 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Stage, references, deadlines and timeline of a case (--report: the case file too)."""
-    who = _actor(actor) if report else None
+    who = staff_actor(actor) if report else None
 
     async def program(settings: Settings) -> tuple[CaseView, str, dict[str, Any] | None]:
         client = await client_for(settings)
@@ -306,7 +287,7 @@ def queue_(
     as_json: JsonOpt = False,
 ) -> None:
     """What waits for you now, most urgent first: priority, then the earliest deadline."""
-    who = _actor(actor)
+    who = staff_actor(actor)
 
     async def program(settings: Settings) -> dict[str, Any]:
         return await casework.queue(
@@ -332,210 +313,161 @@ def queue_(
     emit(as_json, result, "\n".join([head, *lines]) if lines else "nothing waiting")
 
 
-@app.command(AckEmergency.rule.name)
-def ack_emergency(ref: RefArg, actor: AsOpt = None, as_json: JsonOpt = False) -> None:
-    """Control room: confirm an emergency escalation has been taken."""
-    _act(ref, AckEmergency, as_json, actor=_actor(actor))
+# --- the staff actions: one command each, from its model --------------------------------
+
+_REQUIRED = inspect.Parameter.empty
 
 
-@app.command(Redirect.rule.name)
-def redirect(
-    ref: RefArg,
-    agency: Annotated[str, typer.Option("--agency")],
-    reason: Annotated[str, typer.Option("--reason")],
-    actor: AsOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Send the report to another agency; the reporter is told."""
-    _act(ref, Redirect, as_json, actor=_actor(actor), agency=agency, reason=reason)
-
-
-@app.command(RequestDetails.rule.name)
-def request_details(
-    ref: RefArg,
-    question: Annotated[str, typer.Option("--question")],
-    actor: AsOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Email the reporter a question; the case waits for `whn-intake details`."""
-    _act(ref, RequestDetails, as_json, actor=_actor(actor), question=question)
-
-
-@app.command(RecordCrime.rule.name)
-def record_crime(
-    ref: RefArg,
-    category: Annotated[str, typer.Option("--category")],
-    no_investigation: Annotated[bool, typer.Option("--no-investigation")] = False,
-    outcome: Annotated[int | None, typer.Option("--outcome")] = None,
-    actor: AsOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Record the crime: a crime reference number is issued and emailed."""
-    _act(
-        ref,
-        RecordCrime,
-        as_json,
-        actor=_actor(actor),
-        category=category,
-        no_investigation=no_investigation,
-        outcome=outcome,
+def _option(
+    flag: str, kind: Any = str, default: Any = _REQUIRED, help: str | None = None
+) -> inspect.Parameter:
+    """A command's option: ``--no-investigation`` is its parameter ``no_investigation``."""
+    return inspect.Parameter(
+        flag.removeprefix("--").replace("-", "_"),
+        inspect.Parameter.KEYWORD_ONLY,
+        default=default,
+        annotation=Annotated[kind, typer.Option(flag, help=help)],
     )
 
 
-@app.command(NotACrime.rule.name)
-def not_a_crime(
-    ref: RefArg,
-    advice: Annotated[str, typer.Option("--advice")],
-    agency: Annotated[list[str] | None, typer.Option("--agency")] = None,
-    actor: AsOpt = None,
-    as_json: JsonOpt = False,
+def _parameter(name: str, annotation: Any, default: Any = _REQUIRED) -> inspect.Parameter:
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+    )
+
+
+_REF, _AS, _JSON = (
+    _parameter("ref", RefArg),
+    _parameter("actor", AsOpt, None),
+    _parameter("as_json", JsonOpt, False),
+)
+
+
+def _action(
+    model: type[StaffAction],
+    summary: str,
+    *options: inspect.Parameter,
+    fields: Callable[..., dict[str, Any]] | None = None,
+    perform: Callable[..., Awaitable[ActionResult]] = admin.act,
 ) -> None:
-    """Close as not a crime; the reporter is emailed the advice and agencies."""
-    _act(ref, NotACrime, as_json, actor=_actor(actor), advice=advice, agencies=agency or [])
+    """Add ``model``'s command: ``whn-admin NAME REF [OPTIONS] [--as ID] [--json]``.
+
+    NAME is the model's rule name. The options are the model's fields (``fields`` maps
+    them where they differ, raising RejectedError for a value it cannot take); the
+    command builds the model, ``perform`` sends it (``admin.act``: the case's update)
+    and the case's answer is printed.
+    """
+
+    def command(ref: str, actor: str | None, as_json: bool, **given: Any) -> None:
+        async def program(settings: Settings) -> ActionResult:
+            values = fields(**given) if fields is not None else given
+            action = _build(model, actor=staff_actor(actor), **values)
+            client = await client_for(settings)
+            return await perform(client, ref, action, database_url=settings.database_url)
+
+        _emit_result(run(program, prog="whn-admin"), as_json)
+
+    command.__name__ = command.__qualname__ = model.rule.update_name
+    command.__doc__ = summary
+    command.__signature__ = inspect.Signature([_REF, *options, _AS, _JSON])  # type: ignore[attr-defined]
+    app.command(model.rule.name)(command)
 
 
-@app.command(ImuClose.rule.name)
-def imu_close(
-    ref: RefArg,
-    reason: Annotated[
-        str,
-        typer.Option(
-            "--reason",
-            help=" | ".join(get_args(ImuCloseReason)),
-        ),
-    ],
-    actor: AsOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """IMU: close the case with one of the four reasons; the victim is told."""
-    _act(ref, ImuClose, as_json, actor=_actor(actor), reason=reason)
+def _not_a_crime(advice: str, agency: list[str] | None) -> dict[str, Any]:
+    return {"advice": advice, "agencies": agency or []}
 
 
-@app.command(ImuInvestigate.rule.name)
-def imu_investigate(ref: RefArg, actor: AsOpt = None, as_json: JsonOpt = False) -> None:
-    """IMU: open an investigation; a reference is issued and the case allocated."""
-    _act(ref, ImuInvestigate, as_json, actor=_actor(actor))
-
-
-@app.command(Allocate.rule.name)
-def allocate(
-    ref: RefArg,
-    team: Annotated[str, typer.Option("--team")],
-    actor: AsOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Supervisor: move the case to another team."""
-    _act(ref, Allocate, as_json, actor=_actor(actor), team=team)
-
-
-@app.command(Acknowledge.rule.name)
-def acknowledge(
-    ref: RefArg,
-    officer: Annotated[str, typer.Option("--officer")],
-    actor: AsOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """The officer takes the case."""
-    _act(ref, Acknowledge, as_json, actor=_actor(actor), officer=officer)
-
-
-@app.command(RecordStep.rule.name)
-def record_step(
-    ref: RefArg,
-    step: Annotated[str, typer.Option("--step", help=" | ".join(get_args(InvestigationStep)))],
-    note: Annotated[str, typer.Option("--note")],
-    actor: AsOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Record an investigation step as done."""
-    _act(ref, RecordStep, as_json, actor=_actor(actor), step=step, note=note)
-
-
-@app.command(CloseCase.rule.name)
-def close(
-    ref: RefArg,
-    outcome: Annotated[int, typer.Option("--outcome")],
-    note: Annotated[str, typer.Option("--note")],
-    actor: AsOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Close the investigation with a Home Office outcome type (1-22); the victim is told."""
-    _act(ref, CloseCase, as_json, actor=_actor(actor), outcome=outcome, note=note)
-
-
-@app.command(Reopen.rule.name)
-def reopen(
-    ref: RefArg,
-    reason: Annotated[str, typer.Option("--reason", help="the new information, for the record")],
-    actor: AsOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Reopen a closed case on new information; the reporter is told."""
-
-    async def program(settings: Settings) -> ActionResult:
-        action = _build(Reopen, actor=_actor(actor), reason=reason)
-        assert isinstance(action, Reopen)
-        client = await client_for(settings)
-        return await reopening.reopen(client, ref, action, database_url=settings.database_url)
-
-    _emit_result(run(program, prog="whn-admin"), as_json)
-
-
-@app.command(RecordSuspectEvent.rule.name)
-def suspect_event(
-    ref: RefArg,
-    event: Annotated[str, typer.Option("--event", help=" | ".join(e.value for e in SuspectEvent))],
-    note: Annotated[str | None, typer.Option("--note", help="for the victim's letter")] = None,
-    actor: AsOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Right 6: record a suspect event; the victim is told within 5 working days (1 enhanced)."""
+def _suspect_event(event: str, note: str | None) -> dict[str, Any]:
     if event not in {e.value for e in SuspectEvent}:
-        typer.echo(
-            f"whn-admin: --event: {event!r} is not one of"
-            f" {', '.join(e.value for e in SuspectEvent)}",
-            err=True,
+        raise RejectedError(
+            f"--event: {event!r} is not one of {', '.join(e.value for e in SuspectEvent)}"
         )
-        raise typer.Exit(2)
-    _act(ref, RecordSuspectEvent, as_json, actor=_actor(actor), event=event, note=note)
+    return {"event": event, "note": note}
 
 
-@app.command(SetUpdates.rule.name)
-def set_updates(
-    ref: RefArg,
-    every: Annotated[str, typer.Option("--every", help="ISO-8601 duration, P1D to P1Y")],
-    actor: AsOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """The update frequency agreed with the victim, replacing the default for this case."""
+def _set_updates(every: str) -> dict[str, Any]:
     try:
-        agreed = parse_update_interval(every)
+        return {"every": parse_update_interval(every)}
     except ValueError as err:
-        typer.echo(f"whn-admin: {err}", err=True)
-        raise typer.Exit(2) from None
-    _act(ref, SetUpdates, as_json, actor=_actor(actor), every=agreed)
-@app.command()
-def claim(ref: RefArg, actor: AsOpt = None, as_json: JsonOpt = False) -> None:
-    """Take the case: nobody else acts on it (a supervisor aside) until you release it or
-    the claim lapses (WHN_CLAIM_TIMEOUT)."""
-    _act(ref, Claim, as_json, actor=_actor(actor))
+        raise RejectedError(str(err)) from None
 
 
-@app.command()
-def release(ref: RefArg, actor: AsOpt = None, as_json: JsonOpt = False) -> None:
-    """Give a case you hold back to its queue."""
-    _act(ref, Release, as_json, actor=_actor(actor))
-
-
-@app.command()
-def reassign(
-    ref: RefArg,
-    to: Annotated[str, typer.Option("--to", help="the staff id who takes the case")],
-    actor: AsOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Supervisor: hand the case to someone else (active, with the role its stage needs)."""
-    _act(ref, Reassign, as_json, actor=_actor(actor), to=to)
+_action(AckEmergency, "Control room: confirm an emergency escalation has been taken.")
+_action(
+    Redirect,
+    "Send the report to another agency; the reporter is told.",
+    _option("--agency"),
+    _option("--reason"),
+)
+_action(
+    RequestDetails,
+    "Email the reporter a question; the case waits for `whn-intake details`.",
+    _option("--question"),
+)
+_action(
+    RecordCrime,
+    "Record the crime: a crime reference number is issued and emailed.",
+    _option("--category"),
+    _option("--no-investigation", bool, False),
+    _option("--outcome", int | None, None),
+)
+_action(
+    NotACrime,
+    "Close as not a crime; the reporter is emailed the advice and agencies.",
+    _option("--advice"),
+    _option("--agency", list[str] | None, None),
+    fields=_not_a_crime,
+)
+_action(
+    ImuClose,
+    "IMU: close the case with one of the four reasons; the victim is told.",
+    _option("--reason", help=" | ".join(get_args(ImuCloseReason))),
+)
+_action(ImuInvestigate, "IMU: open an investigation; a reference is issued and the case allocated.")
+_action(Allocate, "Supervisor: move the case to another team.", _option("--team"))
+_action(Acknowledge, "The officer takes the case.", _option("--officer"))
+_action(
+    RecordStep,
+    "Record an investigation step as done.",
+    _option("--step", help=" | ".join(get_args(InvestigationStep))),
+    _option("--note"),
+)
+_action(
+    CloseCase,
+    "Close the investigation with a Home Office outcome type (1-22); the victim is told.",
+    _option("--outcome", int),
+    _option("--note"),
+)
+_action(
+    Reopen,
+    "Reopen a closed case on new information; the reporter is told.",
+    _option("--reason", help="the new information, for the record"),
+    perform=reopening.reopen,
+)
+_action(
+    RecordSuspectEvent,
+    "Right 6: record a suspect event; the victim is told within 5 working days (1 enhanced).",
+    _option("--event", help=" | ".join(e.value for e in SuspectEvent)),
+    _option("--note", str | None, None, help="for the victim's letter"),
+    fields=_suspect_event,
+)
+_action(
+    SetUpdates,
+    "The update frequency agreed with the victim, replacing the default for this case.",
+    _option("--every", help="ISO-8601 duration, P1D to P1Y"),
+    fields=_set_updates,
+)
+_action(
+    Claim,
+    "Take the case: nobody else acts on it (a supervisor aside) until you release it or\n"
+    "the claim lapses (WHN_CLAIM_TIMEOUT).",
+)
+_action(Release, "Give a case you hold back to its queue.")
+_action(
+    Reassign,
+    "Supervisor: hand the case to someone else (active, with the role its stage needs).",
+    _option("--to", help="the staff id who takes the case"),
+)
 
 
 @app.command("setup-search-attributes")
