@@ -18,6 +18,7 @@ from activities.compliance import Summaries, publish_live_counts
 from activities.handoff import TeamHandoff
 from activities.intel import IntelligenceSearch
 from activities.mail import Mailer
+from activities.owed import OwedLetters
 from activities.rules import (
     assess_report,
     imu_outcome,
@@ -48,6 +49,7 @@ def build_worker(
     ensure_encrypted(client.data_converter, required=settings.codec_required)
     store = CaseStore(pool, force_code=settings.force_code, keyring=keyring(settings))
     mailer = Mailer(pool, settings)
+    owed = OwedLetters(pool, keyring=keyring(settings))
     handoff = TeamHandoff(pool, settings)
     intel = IntelligenceSearch(pool)
     summaries = Summaries(pool)
@@ -64,6 +66,8 @@ def build_worker(
             store.record_referral,
             store.raise_control_room_alert,
             mailer.notify,
+            owed.owe_letter,
+            owed.letter_delivered,
             handoff.hand_off,
             handoff.mark_acknowledged,
             intel.search_intelligence,

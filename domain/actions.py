@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -255,6 +255,27 @@ class Reassign(StaffAction):
     rule = ActionRule("reassign", roles=(), stages=_OPEN)
 
     to: str = Field(min_length=1, max_length=64)
+
+
+# Letters owed to a reporter without email (workflows.owed): any stage a letter can be
+# owed in, closed ones too (the case waits for its owed letters before it finishes).
+_LETTER_STAGES = tuple(s for s in Stage if s not in (Stage.RECEIVED, Stage.SCREENING))
+DeliveredHow = Literal["post", "phone", "in-person"]
+
+
+class LetterSent(StaffAction):
+    """A letter owed to a reporter without email reached them: posted, read out on the
+    phone or handed over. Meets the deadline the letter meets, now (on time or late)."""
+
+    rule = ActionRule(
+        "letter-sent",
+        roles={Role.CALL_HANDLER, Role.IMU, Role.OFFICER},
+        stages=_LETTER_STAGES,
+    )
+
+    how: DeliveredHow
+    # The owed letter's purpose (``queue`` and ``show`` name it); None: the one owed first.
+    letter: str | None = Field(default=None, min_length=1, max_length=100)
 
 
 # The actions that are about the claim itself: the holder check is theirs to make.

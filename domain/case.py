@@ -68,6 +68,7 @@ __all__ = [
     "InvestigationStep",
     "Message",
     "NotACrime",
+    "OwedLetter",
     "Priority",
     "RecordCrime",
     "RecordStep",
@@ -171,6 +172,8 @@ class CaseState(BaseModel):
     holder: str | None = None  # who holds the case (whn-admin claim), until claimed_until
     claimed_until: datetime | None = None
     claims: int = 0  # claims and reassignments so far (the Assignee attribute is in use)
+    # Letters to a reporter without email, and how each reached them (workflows.owed).
+    owed_letters: list[OwedLetter] = Field(default_factory=list)
 
 
 class CaseInput(Message):
@@ -216,6 +219,20 @@ class Deadline(BaseModel):
         return True if self.met_at is not None else None
 
 
+class OwedLetter(BaseModel):
+    """A letter to a reporter who has no email: owed until a person records how it
+    reached them (posted, read out on the phone, handed over), which meets its deadline."""
+
+    purpose: str
+    letter: str
+    meets: str | None = None  # the deadline it meets, met when it reaches the reporter
+    owed_at: datetime
+    ways: list[str] = Field(default_factory=list)  # what the report gives: post, phone
+    delivered_at: datetime | None = None
+    how: str | None = None  # post, phone, in-person
+    by: str | None = None  # who recorded it ("intake": given as the report was taken)
+
+
 class TimelineEntry(Message):
     at: datetime
     event: str
@@ -253,6 +270,7 @@ class CaseView(Message):
     final_state: CaseState | None = None
     claimed_by: str | None = None
     claimed_until: datetime | None = None
+    owed_letters: list[OwedLetter] = Field(default_factory=list)
 
     @property
     def closed(self) -> bool:

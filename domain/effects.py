@@ -161,6 +161,28 @@ class Notified(Effect):
     recipient: str
 
 
+class OweLetter(Effect):
+    """A letter to a reporter without email, kept (sealed) for a person to send."""
+
+    workflow_id: str
+    purpose: str
+    letter: str
+    meets: str | None = None
+    due_at: datetime | None = None
+    ways: list[str] = Field(default_factory=list)
+    at: datetime
+
+
+class LetterDelivered(Effect):
+    """An owed letter reached the reporter (``how``), recorded by ``by``."""
+
+    workflow_id: str
+    purpose: str
+    how: str
+    by: str
+    at: datetime
+
+
 class Referral(Effect):
     workflow_id: str
     kind: str

@@ -123,6 +123,12 @@ class Reporter(_Strict):
     name: ShortText
     email: EmailStr | None = Field(default=None, max_length=254)
     phone: Phone | None = None
+    # Where letters go when there is no email (a phone or in-person report): a letter
+    # to the reporter is then owed, for a person to post (workflows.owed).
+    postal_address: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+        | None
+    ) = None
     relationship: Relationship
     under_18: bool = False
     vulnerable: bool = False
@@ -188,11 +194,17 @@ class Report(_Strict):
     channel: Channel
     reporter: Reporter
     incident: Incident
+    # Phone and in-person reports: the member of staff taking the report gives the
+    # reporter the receipt code there and then (the intake system shows it to them as
+    # it submits), so the receipt promise is kept at intake, not by a letter.
+    receipt_given_by_staff: bool = False
 
     @model_validator(mode="after")
     def _online_needs_email(self) -> Report:
         if self.channel is Channel.ONLINE and self.reporter.email is None:
             raise ValueError("reporter.email is required for online reports")
+        if self.channel is Channel.ONLINE and self.receipt_given_by_staff:
+            raise ValueError("receipt_given_by_staff is for phone and in-person reports only")
         return self
 
 

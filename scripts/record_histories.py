@@ -47,7 +47,7 @@ from temporalio.api.testservice.v1 import SleepRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from domain.actions import Claim, Reassign, Release
+from domain.actions import Claim, LetterSent, Reassign, Release
 from domain.case import (
     AckEmergency,
     Acknowledge,
@@ -114,9 +114,11 @@ class Recorder:
         )
         return self.client.get_workflow_handle_for(CaseWorkflow.run, handle.id)
 
-    async def start(self, path: str, example: str, timings: Timings = TIMINGS) -> Handle:
+    async def start(
+        self, path: str, example: str, timings: Timings = TIMINGS, **changes: Any
+    ) -> Handle:
         report = Report.model_validate_json((EXAMPLES / f"{example}.json").read_text())
-        report = report.model_copy(update={"submission_id": f"history-{path}"})
+        report = report.model_copy(update={"submission_id": f"history-{path}", **changes})
         submitted = await submit(self.client, report, task_queue=TASK_QUEUE, timings=timings)
         if submitted.duplicate:
             raise SystemExit(f"{path}: case already started on this server")
@@ -446,6 +448,40 @@ async def suspect_events(r: Recorder) -> Handle:
     return h
 
 
+async def no_email(r: Recorder) -> Handle:
+    """A phone report, no email: the call handler gave the receipt code on the call; the
+    crime is recorded and closed, its CRN letter owed until a handler posts it."""
+    h = await r.start("no_email", "phone")
+    await r.at(h, Stage.AWAITING_REVIEW)
+    await h.execute_update(
+        CaseWorkflow.record_crime,
+        RecordCrime(actor="handler-1", category="burglary", no_investigation=True, outcome=18),
+    )
+    await r.until(h, lambda v: any(o.purpose == "crime-recorded" for o in v.owed_letters))
+    await h.execute_update(CaseWorkflow.letter_sent, LetterSent(actor="handler-1", how="post"))
+    return h
+
+
+async def no_email_receipt_owed(r: Recorder) -> Handle:
+    """A phone report, no email, the receipt not given on the call: owed, missed after its
+    grace, then read out on the phone (met late); not a crime, the advice posted."""
+    h = await r.start("no_email_receipt_owed", "phone", receipt_given_by_staff=False)
+    await r.at(h, Stage.AWAITING_REVIEW)
+    await r.skip(timedelta(minutes=10))
+    await r.until(h, lambda v: _missed(v, "receipt"))
+    await h.execute_update(
+        CaseWorkflow.letter_sent, LetterSent(actor="handler-1", how="phone", letter="receipt")
+    )
+    await h.execute_update(
+        CaseWorkflow.not_a_crime, NotACrime(actor="handler-1", advice="A civil matter.")
+    )
+    await r.until(h, lambda v: any(o.purpose == "not-a-crime" for o in v.owed_letters))
+    await h.execute_update(
+        CaseWorkflow.letter_sent, LetterSent(actor="handler-1", how="in-person")
+    )
+    return h
+
+
 PATHS: dict[str, Callable[[Recorder], Awaitable[Handle]]] = {
     f.__name__: f
     for f in (
@@ -466,6 +502,8 @@ PATHS: dict[str, Callable[[Recorder], Awaitable[Handle]]] = {
         reopened_investigation,
         suspect_events,
         claimed,
+        no_email,
+        no_email_receipt_owed,
     )
 }
 LIVE_PATHS = {"continued_as_new"}

@@ -18,6 +18,7 @@ from domain.actions import (
     CloseCase,
     ImuClose,
     ImuInvestigate,
+    LetterSent,
     NotACrime,
     Reassign,
     RecordCrime,
@@ -148,6 +149,15 @@ def _show_text(view: CaseView, ui: str) -> str:
             state = "superseded (closed, then reopened)"
         met = f" (done {d.met_at:%Y-%m-%d %H:%M:%S})" if d.met_at else ""
         out.append(f"  {d.name:28} due {d.due_at:%Y-%m-%d %H:%M:%S %Z}  {state}{met}")
+    if view.owed_letters:
+        out.append("Letters to the reporter (no email):")
+        for o in view.owed_letters:
+            if o.delivered_at is None:
+                state = "OWED: send by " + (" or ".join(o.ways) or "in person")
+            else:
+                state = f"{o.how} {o.delivered_at:%Y-%m-%d %H:%M:%S} by {o.by}"
+            meets = f" (meets {o.meets})" if o.meets else ""
+            out.append(f"  {o.purpose:28} {state}{meets}")
     if view.tasks:
         out.append(
             "Tasks: " + ", ".join(f"{k}={'done' if v else 'open'}" for k, v in view.tasks.items())
@@ -175,6 +185,7 @@ def _report_text(file: dict[str, Any]) -> str:
         + ("  under 18" if reporter.get("under_18") else "")
         + ("  vulnerable" if reporter.get("vulnerable") else ""),
         f"  contact: email {reporter.get('email') or '-'}   phone {reporter.get('phone') or '-'}",
+        f"  postal address: {reporter.get('postal_address') or '-'}",
         "  victim support: "
         + ("consents" if reporter.get("consents_to_victim_support") else "does not consent"),
         f"  category: {incident['category']}",
@@ -213,6 +224,14 @@ def _report_text(file: dict[str, Any]) -> str:
             "reporter_information": "added by the reporter",
         }.get(n["kind"], n["kind"].replace("_", " "))
         out.append(f"  {n['at']}  {n['actor']} ({what}): {n['text']}")
+    for owed in file.get("letters", []):
+        state = (
+            f"{owed['delivered_how']} {owed['delivered_at']} by {owed['delivered_by']}"
+            if owed["delivered_at"]
+            else "OWED: send by " + (" or ".join(owed["ways"]) or "in person")
+        )
+        out.append(f"Letter {owed['purpose']} ({state}):")
+        out.extend(f"  | {line}" for line in owed["text"].splitlines())
     if file["intelligence"]:
         out.append(f"Intelligence: {file['intelligence'].get('summary', file['intelligence'])}")
     if file["assessment"]:
@@ -301,6 +320,12 @@ def queue_(
         )
 
     result = run(program, prog="whn-admin")
+    letters = [
+        f"{c['receipt_code']:18} {'letter':8} {c['band']:9}"
+        f" {(c['due_at'] or '-')[:16]:16} {c['letter']:16} send by {' or '.join(c['ways']) or 'hand'}"
+        f"  (letter-sent --letter {c['purpose']})"
+        for c in result.get("letters", [])
+    ]
     lines = [
         f"{c['receipt_code']:18} {c['priority']:8} {c['band']:9}"
         f" {(c['due_at'] or '-')[:16]:16} {c['stage']:16} {c['next_action']:30}"
@@ -310,7 +335,10 @@ def queue_(
     head = f"{result['waiting']}{'+' if result['more'] else ''} waiting" + (
         f" (first {len(lines)})" if result["more"] or result["waiting"] > len(lines) else ""
     )
-    emit(as_json, result, "\n".join([head, *lines]) if lines else "nothing waiting")
+    text = "\n".join([head, *lines]) if lines else "nothing waiting"
+    if letters:
+        text += f"\n{len(letters)} letter(s) to send to reporters without email\n" + "\n".join(letters)
+    emit(as_json, result, text)
 
 
 # --- the staff actions: one command each, from its model --------------------------------
@@ -467,6 +495,12 @@ _action(
     Reassign,
     "Supervisor: hand the case to someone else (active, with the role its stage needs).",
     _option("--to", help="the staff id who takes the case"),
+)
+_action(
+    LetterSent,
+    "A letter owed to a reporter without email reached them: meets its deadline now.",
+    _option("--how", help="post | phone | in-person"),
+    _option("--letter", str | None, None, help="the owed letter (queue names it; default: first)"),
 )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from activities.owed import owed_context
 from activities.store import note_context
 from domain.case import TEAMS, Role
 from domain.queue import STAFF_STAGES, age_text, band, next_action, stages_for
@@ -191,6 +192,9 @@ async def queue(
         rows = await pool.fetch(sql, *args)
         sql, args = count_sql(**view)
         waiting = await pool.fetchval(sql, *args)
+        letters = []
+        if not mine and team is None and _sends_letters([role] if role else roles):
+            letters = [_letter_row(r, now) for r in await pool.fetch(_OWED_SQL, limit)]
     cases = [_queue_row(r, now) for r in rows]
     return {
         "as_of": now.isoformat(),
@@ -200,6 +204,36 @@ async def queue(
         "waiting": min(waiting, COUNT_CAP),
         "more": waiting > COUNT_CAP,  # more than "waiting" wait
         "cases": cases,
+        # Letters owed to reporters without email, what falls due first (workflows.owed).
+        "letters": letters,
+    }
+
+
+# Who sends the letters owed to reporters without email: the call handlers' desk.
+_LETTER_ROLES = frozenset({Role.CALL_HANDLER.value, Role.SUPERVISOR.value})
+_OWED_SQL = """SELECT c.receipt_code, o.purpose, o.letter, o.meets, o.due_at, o.ways, o.owed_at,
+        EXISTS (SELECT 1 FROM case_deadlines d WHERE d.workflow_id = o.workflow_id
+                AND d.name = o.meets AND d.missed AND d.met_at IS NULL) AS overdue
+    FROM owed_letters o JOIN cases c USING (workflow_id)
+    WHERE o.delivered_at IS NULL
+    ORDER BY o.due_at NULLS LAST, o.owed_at, o.purpose LIMIT $1"""
+
+
+def _sends_letters(roles: list[str]) -> bool:
+    return bool(_LETTER_ROLES.intersection(roles))
+
+
+def _letter_row(r: asyncpg.Record, now: datetime) -> dict[str, Any]:
+    return {
+        "receipt_code": r["receipt_code"],
+        "purpose": r["purpose"],
+        "letter": r["letter"],
+        "meets": r["meets"],
+        "due_at": r["due_at"].isoformat() if r["due_at"] else None,
+        "band": band(r["due_at"], now, overdue=r["overdue"]),
+        "ways": list(r["ways"]),
+        "owed_at": r["owed_at"].isoformat(),
+        "next_action": "send the letter: " + (" or ".join(r["ways"]) or "in person"),
     }
 
 
@@ -257,6 +291,12 @@ async def case_file(
                FROM case_notes WHERE workflow_id = $1 ORDER BY at, event_key""",
             workflow_id,
         )
+        owed = await conn.fetch(
+            """SELECT purpose, letter, meets, due_at, ways, key_id, sealed, delivered_at,
+                   delivered_how, delivered_by
+               FROM owed_letters WHERE workflow_id = $1 ORDER BY owed_at, purpose""",
+            workflow_id,
+        )
         # Investigation notes written before they were sealed into case_notes.
         legacy = await conn.fetch(
             """SELECT e.event_key, e.at, e.actor, substr(e.event, 6) AS step, e.detail ->> 'note' AS text
@@ -312,7 +352,27 @@ async def case_file(
             }
         )
     staff_notes.sort(key=lambda x: x["at"])
+    letters = [
+        {
+            "purpose": o["purpose"],
+            "letter": o["letter"],
+            "meets": o["meets"],
+            "due_at": o["due_at"].isoformat() if o["due_at"] else None,
+            "ways": list(o["ways"]),
+            "delivered_at": o["delivered_at"].isoformat() if o["delivered_at"] else None,
+            "delivered_how": o["delivered_how"],
+            "delivered_by": o["delivered_by"],
+            "text": unseal(
+                keyring,
+                o["key_id"],
+                o["sealed"],
+                context=owed_context(workflow_id, o["purpose"]),
+            ),
+        }
+        for o in owed
+    ]
     return {
+        "letters": letters,
         "as_given": case["report"],
         "details": [details[k] for k in sorted(details)],
         "notes": staff_notes,

@@ -38,12 +38,13 @@ from workflows.base import HISTORY_LIMIT
 from workflows.claims import ClaimSteps
 from workflows.due import Due, Work, earliest, fire
 from workflows.imu import ImuSteps
+from workflows.owed import OwedSteps
 from workflows.review import ReviewSteps
 from workflows.victims import AfterRecording
 
 
 @workflow.defn(name="CaseWorkflow")
-class CaseWorkflow(ReviewSteps, ImuSteps, AfterRecording, ClaimSteps):
+class CaseWorkflow(ReviewSteps, ImuSteps, AfterRecording, ClaimSteps, OwedSteps):
     """A crime report's case, walked through the force's process."""
 
     @workflow.init
@@ -80,7 +81,9 @@ class CaseWorkflow(ReviewSteps, ImuSteps, AfterRecording, ClaimSteps):
                         state=self.case,
                     )
                 )
-        await workflow.wait_condition(self._settled)
+        # A letter still owed to a reporter without email keeps the case open for
+        # letter-sent (workflows.owed; none are owed in cases from before the patch).
+        await workflow.wait_condition(lambda: self._settled() and self.owed_done())
         workflow.set_current_details(f"Closed: {self.case.stage.value}")
         # The whole state goes in the result: a reopening starts from it.
         return self.view().model_copy(update={"final_state": self.case})
@@ -184,4 +187,5 @@ class CaseWorkflow(ReviewSteps, ImuSteps, AfterRecording, ClaimSteps):
             vps_offered_at=c.vps_offered_at,
             claimed_by=self._holder(),
             claimed_until=c.claimed_until if self._holder() else None,
+            owed_letters=[o.model_copy() for o in c.owed_letters],
         )

@@ -12,6 +12,8 @@ outbox row, so a letter is sent once per case and purpose whatever is retried.
   letter awaited in place.
 - ``meets=name``: the deadline ``name`` is met when the letter goes, not when it was
   ordered (the CRN within 48 hours, Right 6).
+- A letter to a reporter with no email is owed, not lost (``workflows.owed``, patch
+  ``owed-letters``): its deadline stays open until a person records how it reached them.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from workflows.base import CaseBase
 # workflow.patched ids: one per change to workflow code made while cases are open.
 PATCH_LETTERS_AFTER_DECISION = "letters-after-decision"
 PATCH_DEADLINE_MET_RECORDED = "deadline-met-recorded"
+PATCH_OWED_LETTERS = "owed-letters"
 
 MAIL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
@@ -109,7 +112,17 @@ class CaseLetters(CaseBase):
         )
         if meets is not None and sent.sent:
             self._meet(meets)
+        elif self._owed(notify, sent) and workflow.patched(PATCH_OWED_LETTERS):
+            await self._owe(notify, meets)
         return sent
+
+    def _owed(self, notify: Notify, sent: Notified) -> bool:
+        """A letter to the reporter that had no address to go to (no email)."""
+        reporter = LETTERS[notify.letter].audience == "reporter"
+        return reporter and not sent.sent and not sent.recipient
+
+    async def _owe(self, notify: Notify, meets: str | None) -> None:
+        """Hook: keep the letter as owed to the reporter (workflows.owed)."""
 
     async def _send_later(self, notify: Notify, meets: str | None) -> None:
         try:

@@ -17,7 +17,7 @@ import pytest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from domain.actions import Claim, Reassign, Release, action_rule, staff_actions
+from domain.actions import Claim, LetterSent, Reassign, Release, action_rule, staff_actions
 from domain.case import (
     AckEmergency,
     Acknowledge,
@@ -85,8 +85,15 @@ async def _investigating(client, queue) -> Handle:
     return handle
 
 
-async def _submitted(client, queue, name: str, stage: Stage) -> Handle:
-    submitted = await submit(client, example(name), task_queue=queue, timings=FAST)
+async def _letter_owed(client, queue) -> Handle:
+    """A phone report with no email whose receipt is owed (workflows.owed)."""
+    return await _submitted(
+        client, queue, "phone", Stage.AWAITING_REVIEW, receipt_given_by_staff=False
+    )
+
+
+async def _submitted(client, queue, name: str, stage: Stage, **changes: Any) -> Handle:
+    submitted = await submit(client, example(name, **changes), task_queue=queue, timings=FAST)
     handle = client.get_workflow_handle_for(CaseWorkflow.run, submitted.workflow_id)
     await wait_stage(handle, stage)
     return handle
@@ -187,6 +194,13 @@ CASES: list[tuple[str, Reach, Any, Build, Role]] = [
         CaseWorkflow.set_updates,
         lambda a: SetUpdates(actor=a, every=timedelta(days=14)),
         Role.CALL_HANDLER,
+    ),
+    (
+        "letter-sent",
+        _letter_owed,
+        CaseWorkflow.letter_sent,
+        lambda a: LetterSent(actor=a, how="phone"),
+        Role.CONTROL_ROOM,
     ),
     (
         "reassign",
