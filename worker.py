@@ -115,6 +115,7 @@ async def run(settings: Settings) -> None:
         if gauges is not None:
             gauges.cancel()
         log.info("shutting down: draining in-flight work")
+    await Mailer.close_all()  # QUIT on the kept SMTP connections
     await pool.close()
     shutdown_tracing()
     log.info("worker stopped")

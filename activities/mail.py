@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import weakref
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, parseaddr
+from typing import ClassVar
 
 import aiosmtplib
 import asyncpg
 from temporalio import activity
 
+from activities.mime import message_bytes, needs_smtputf8
+from activities.smtp import SmtpPool
 from domain.effects import Audience, Notified, Notify
 from domain.letters import LETTERS, render, track_paragraph
 from domain.track import day
@@ -28,16 +31,37 @@ def _audience(request: Notify) -> Audience:
 
 
 class Mailer:
-    """Activities that put letters in the outbox and send them over SMTP."""
+    """Activities that put letters in the outbox and send them over SMTP.
+
+    Letters go over a few kept SMTP connections (``activities.smtp``); ``close_all``
+    closes every Mailer's at worker shutdown.
+    """
+
+    _open: ClassVar[weakref.WeakSet[Mailer]] = weakref.WeakSet()
 
     def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
         self._pool = pool
         self._settings = settings
         # Our name in the SMTP greeting, looked up once: aiosmtplib otherwise asks
-        # socket.getfqdn() in a thread for every message, queueing behind other work.
-        self._helo = socket.getfqdn()
+        # socket.getfqdn() in a thread for every connection, queueing behind other work.
+        self.smtp = SmtpPool(
+            settings.smtp_host, settings.smtp_port, local_hostname=socket.getfqdn(), timeout=10
+        )
+        # The envelope sender: the address part of the From field.
+        self._sender = parseaddr(settings.mail_from)[1] or settings.mail_from
         # The reporter's page: every letter to the reporter carries its signed link.
         self._links = signer_of(settings)
+        Mailer._open.add(self)
+
+    async def close(self) -> None:
+        """Close this Mailer's idle SMTP connections."""
+        await self.smtp.close()
+
+    @classmethod
+    async def close_all(cls) -> None:
+        """Close the idle SMTP connections of every Mailer (the worker, at shutdown)."""
+        for mailer in list(cls._open):
+            await mailer.close()
 
     def _address(self, request: Notify) -> str | None:
         return {
@@ -121,23 +145,25 @@ class Mailer:
             # No address (a phone or in-person report): the outbox row is the record, and
             # the case shows the letter as unsent for a handler to pass on by phone.
             return Notified(message_id=row["message_id"], sent=False, recipient="")
-        message = EmailMessage()
-        message["From"] = self._settings.mail_from
-        message["To"] = row["recipient"]
-        message["Subject"] = row["subject"]
-        message["Message-ID"] = row["message_id"]
-        message["Date"] = format_datetime(datetime.now(UTC))
-        message["X-WHN-Purpose"] = request.purpose
-        message["X-WHN-Letter"] = request.letter
-        message["X-WHN-Case"] = request.workflow_id
-        message.set_content(row["body"])
+        message = message_bytes(
+            sender=self._settings.mail_from,
+            to=row["recipient"],
+            subject=row["subject"],
+            body=row["body"],
+            message_id=row["message_id"],
+            date=format_datetime(datetime.now(UTC)),
+            extra={
+                "X-WHN-Purpose": request.purpose,
+                "X-WHN-Letter": request.letter,
+                "X-WHN-Case": request.workflow_id,
+            },
+        )
         try:
-            await aiosmtplib.send(
+            await self.smtp.send(
+                self._sender,
+                [row["recipient"]],
                 message,
-                hostname=self._settings.smtp_host,
-                port=self._settings.smtp_port,
-                local_hostname=self._helo,
-                timeout=10,
+                smtputf8=needs_smtputf8(self._sender, row["recipient"]),
             )
         except (aiosmtplib.SMTPException, OSError) as err:
             async with self._pool.acquire() as conn:
