@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from temporalio import activity, workflow
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from whn.devstack.temporal_server import TemporalDevServer, TemporalDevServerError, free_port
 
@@ -46,6 +50,54 @@ async def test_dev_server_restart_keeps_workflows_and_attributes(tmp_path: Path)
         described = await client.get_workflow_handle("kept").describe()
         assert described.status == WorkflowExecutionStatus.RUNNING
         assert "CaseStage" in await _custom_attributes(client)
+    finally:
+        await server.stop()
+
+
+@activity.defn(name="eager_probe")
+async def _eager_probe() -> int:
+    return 1
+
+
+@workflow.defn(name="EagerProbe", sandboxed=False)
+class _EagerProbe:
+    @workflow.run
+    async def run(self) -> int:
+        total = 0
+        for _ in range(5):
+            total += await workflow.execute_activity(
+                _eager_probe, start_to_close_timeout=timedelta(seconds=10)
+            )
+        return total
+
+
+async def test_dev_server_hands_activities_to_the_worker_eagerly() -> None:
+    """The server's own count of activities it returned in a workflow task's answer."""
+    server = TemporalDevServer(None, free_port(), None, metrics_port=free_port())
+    await server.start()
+    try:
+        client = await Client.connect(server.address)
+        # The SDK's default (disable_eager_activity_execution=False), as build_worker has it.
+        async with Worker(
+            client, task_queue="eager", workflows=[_EagerProbe], activities=[_eager_probe]
+        ):
+            assert (
+                await client.execute_workflow(_EagerProbe.run, id="eager-probe", task_queue="eager")
+                == 5
+            )
+        url = f"http://{server.host}:{server.metrics_port}/metrics"
+        # The server's metrics reach /metrics on its reporting interval, not at once.
+        for _ in range(50):
+            metrics = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read())
+            eager = [
+                float(line.rsplit(b" ", 1)[1])
+                for line in metrics.splitlines()
+                if line.startswith(b"activity_eager_execution{") and b'taskqueue="eager"' in line
+            ]
+            if sum(eager) >= 1:
+                break
+            await asyncio.sleep(0.2)
+        assert sum(eager) >= 1, "no activity was dispatched eagerly"
     finally:
         await server.stop()
 

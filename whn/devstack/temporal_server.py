@@ -52,6 +52,7 @@ class TemporalDevServer:
         namespace: The namespace the project uses (``default`` always exists).
         codec_endpoint: Remote codec endpoint the Web UI uses to decode payloads.
         log_file: Where the server's output goes; a temporary file if None.
+        metrics_port: Port of the server's Prometheus ``/metrics``; none if None.
     """
 
     def __init__(
@@ -62,6 +63,7 @@ class TemporalDevServer:
         namespace: str = "default",
         codec_endpoint: str | None = None,
         log_file: Path | None = None,
+        metrics_port: int | None = None,
     ) -> None:
         self.db_file = db_file.absolute() if db_file else None
         self.port = port
@@ -69,6 +71,7 @@ class TemporalDevServer:
         self.namespace = namespace
         self.codec_endpoint = codec_endpoint
         self.log_file = log_file
+        self.metrics_port = metrics_port
         self.host = "127.0.0.1"
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -97,6 +100,10 @@ class TemporalDevServer:
         """The command line that starts the server."""
         args = [str(temporal_cli()), "server", "start-dev"]
         args += ["--ip", self.host, "--port", str(self.port), "--log-level", "warn"]
+        # An activity scheduled by a workflow task goes straight back to the worker that
+        # completed it, in the task's answer, when that worker has a free slot: no trip
+        # through matching (off by default in the server; see docs/deployment.md).
+        args += ["--dynamic-config-value", "system.enableActivityEagerExecution=true"]
         if self.db_file is not None:
             args += ["--db-filename", str(self.db_file), "--sqlite-pragma", "journal_mode=wal"]
         if self.ui_port is None:
@@ -107,6 +114,8 @@ class TemporalDevServer:
             args += ["--ui-codec-endpoint", self.codec_endpoint]
         if self.namespace != "default":
             args += ["--namespace", self.namespace]
+        if self.metrics_port is not None:
+            args += ["--metrics-port", str(self.metrics_port)]
         return args + search_attribute_cli_args()
 
     async def start(self, ready_within: float = 60.0) -> None:
