@@ -12,7 +12,11 @@ One worker of our case workflow with a small cache (``WHN_MAX_CACHED_WORKFLOWS``
    evicted; the growth per evicted case is what an evicted case leaves behind.
 
 RSS minus traced is memory Python's allocator does not see: the SDK's Rust core (its
-own copy of each cached run's state and pending history), and allocator slack.
+own copy of each cached run's state and pending history), and allocator slack. glibc's
+``mallinfo2`` splits it further (``glibc_*``): bytes in use in malloc's heaps (the Rust
+core, protobuf messages, Python's blocks over 512 bytes), free bytes in them (slack);
+with ``PYTHONMALLOC=malloc`` (the ``python_malloc`` measure) every Python object is in
+malloc's heaps too, so in-use minus traced is what is not Python's.
 tracemalloc's own bookkeeping inflates RSS here, so the RSS per cached case of record is
 the parked measure's (no tracemalloc, every case of its first level cached).
 """
@@ -116,11 +120,12 @@ async def bench_memory(
     cache: int,
     evicted: int,
     concurrency: int,
-    env: dict[str, str] | None = None,
+    env: dict[str, str | None] | None = None,
     label: str = "bench-memory",
     workload: str = "case",
 ) -> dict[str, Any]:
-    """``env``: more of the worker's environment (``MALLOC_ARENA_MAX``, to try);
+    """``env``: more of the worker's environment (``MALLOC_ARENA_MAX``, to try; None
+    unsets one);
     ``workload`` ``floor``: the floor baseline's workflow parked instead of ours, on the
     same worker configuration (converter, codec, tracing), the engine's own share."""
     trace = stack.dir / f"{label}.json"
@@ -165,6 +170,13 @@ async def bench_memory(
     grown = cache - half
     rss_cached = (cached_rss - idle_rss) / KIB / grown
     traced_cached = (cached["traced_bytes"] - idle["traced_bytes"]) / KIB / grown
+    glibc = {
+        f"glibc_{k.removesuffix('_bytes')}_kib_per_cached_case": round(
+            (cached["glibc"][k] - idle["glibc"][k]) / KIB / grown, 2
+        )
+        for k in ("heap_bytes", "in_use_bytes", "free_bytes")
+        if k in cached.get("glibc", {}) and k in idle.get("glibc", {})
+    }
     return {
         "cache": cache,
         "evicted": evicted,
@@ -172,6 +184,10 @@ async def bench_memory(
         "rss_kib_per_cached_case_with_tracemalloc": round(rss_cached, 2),
         "traced_kib_per_cached_case": round(traced_cached, 2),
         "native_kib_per_cached_case": round(rss_cached - traced_cached, 2),
+        # Where the native part is: glibc's heaps (in use: the Rust core, protobuf, Python's
+        # large blocks; free: allocator slack), and the rest of RSS outside them
+        # (pymalloc's arenas: Python's small objects and their fragmentation).
+        **glibc,
         "traced_kib_per_cached_case_by_file": _growth(idle, cached, grown, "by_file", 25),
         "traced_kib_per_cached_case_by_line": _growth(idle, cached, grown, "by_line", 25),
         "evicted_rss_kib_per_case": round((after_rss - cached_rss) / KIB / evicted, 2),

@@ -17,17 +17,18 @@ import time
 from typing import Any
 
 import asyncpg
-from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.client import Client
 
 from bench.history import update_breakdown
 from bench.lifecycle import example_report, staff_actions
 from bench.stack import BenchStack, WorkerProcess
-from bench.stats import MIB, CpuMeter, summary
+from bench.stats import MIB, CpuMeter, Failures, summary
 from domain.case import Timings
 from starter.intake import submit
 from workflows.case import CaseWorkflow
 
 STAGE_SQL = "SELECT count(*) FROM cases WHERE stage = 'awaiting_review' AND workflow_id = ANY($1)"
+PARK_TIMEOUT_S = 3600.0
 
 
 class Parking:
@@ -53,6 +54,8 @@ class Parking:
         self.cache_size = cache_size or stack.settings.max_cached_workflows
         self.ids: list[str] = []
         self.untouched: list[str] = []
+        self.started = 0  # submission numbers used so far (failed ones included)
+        self.action_failures = Failures()
         self.rng = random.Random(7)
 
     async def baseline(self, pool: asyncpg.Pool) -> None:
@@ -62,54 +65,87 @@ class Parking:
         self.pg_bytes0 = await pool.fetchval("SELECT pg_database_size(current_database())")
 
     async def park_to(self, total: int, pool: asyncpg.Pool) -> dict[str, Any]:
+        """Submit cases until ``total`` have been started, and wait until all are in review.
+
+        A failed submission is counted (with samples) and left out; a case that never
+        reaches review within ``PARK_TIMEOUT_S`` is counted as not parked. Neither ends
+        the run: the level is measured with the cases that did park.
+        """
         template = example_report()
         gate = asyncio.Semaphore(self.concurrency)
-        start = len(self.ids)
+        start = self.started
         new: list[str] = []
+        failed = Failures()
         meter = CpuMeter(self.stack.pids(self.worker))
         meter.start()
 
         async def one(i: int) -> None:
             report = template.model_copy(update={"submission_id": f"{self.prefix}-{i}"})
             async with gate:
-                done = await submit(
-                    self.client, report, task_queue=self.worker.task_queue, timings=self.timings
-                )
+                try:
+                    done = await submit(
+                        self.client, report, task_queue=self.worker.task_queue, timings=self.timings
+                    )
+                except Exception as err:  # counted; one failure must not end the run
+                    failed.add(err)
+                    return
             new.append(done.workflow_id)
 
         t0 = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(start, total)))
+        self.started = max(self.started, total)
         submitted_s = time.perf_counter() - t0
         waiting = self.untouched + new  # cases not yet acted on: all should be in review
-        while (parked := await pool.fetchval(STAGE_SQL, waiting)) < len(waiting):
-            if time.perf_counter() - t0 > 3600:
-                raise TimeoutError(f"only {parked} of {len(waiting)} cases reached review")
+        parked = 0
+        while True:
+            try:
+                parked = await pool.fetchval(STAGE_SQL, waiting)
+            except Exception as err:  # counted; the next poll may answer
+                failed.add(err)
+            if parked >= len(waiting) or time.perf_counter() - t0 > PARK_TIMEOUT_S:
+                break
             await asyncio.sleep(0.5)
         parked_s = time.perf_counter() - t0
         usage = meter.stop()
         self.ids += new
         self.untouched = waiting
-        return {
+        out: dict[str, Any] = {
             "added": len(new),
             "submit_s": round(submitted_s, 1),
             "parked_s": round(parked_s, 1),
-            "parked_per_s": round(len(new) / parked_s, 1),
+            "parked_per_s": round(len(new) / max(parked_s, 0.001), 1),
             **usage,
         }
+        if failed.count:
+            out["submit_failures"] = failed.count
+            out["submit_failure_samples"] = failed.samples
+        if parked < len(waiting):
+            out["not_in_review"] = len(waiting) - parked
+        return out
 
     async def admin_actions(self, actions: int) -> list[float]:
-        """``request-details`` on ``actions`` random untouched cases, one after another."""
+        """``request-details`` on ``actions`` random untouched cases, one after another.
+
+        A failed action is counted in ``action_failures`` (with samples), not timed.
+        """
         request = staff_actions(example_report())["request_details"]
         chosen = self.rng.sample(self.untouched, min(actions, len(self.untouched)))
         taken = set(chosen)
         self.untouched = [i for i in self.untouched if i not in taken]
+        self.action_failures = Failures()
         update_ms = []
+        timed = []
         for workflow_id in chosen:
             handle = self.client.get_workflow_handle(workflow_id)
             t0 = time.perf_counter()
-            await handle.execute_update(CaseWorkflow.request_details, request)
+            try:
+                await handle.execute_update(CaseWorkflow.request_details, request)
+            except Exception as err:  # counted; one failure must not end the run
+                self.action_failures.add(err)
+                continue
             update_ms.append((time.perf_counter() - t0) * 1000)
-        self.last_chosen = chosen
+            timed.append(workflow_id)
+        self.last_chosen = timed
         return update_ms
 
     async def measure(self, pool: asyncpg.Pool, actions: int) -> dict[str, Any]:
@@ -122,41 +158,48 @@ class Parking:
         meter.start()
         update_ms = await self.admin_actions(actions)
         usage = meter.stop()
-        chosen = self.last_chosen
-        breakdown = await self._breakdown(dict(zip(chosen, update_ms, strict=True)))
+        action_failures = self.action_failures
+        try:
+            breakdown = await self._breakdown(dict(zip(self.last_chosen, update_ms, strict=True)))
+        except Exception as err:  # the breakdown is commentary: its failure ends nothing
+            breakdown = {"not_measured": f"{type(err).__name__}: {str(err)[:200]}"}
         query_ms = []
-        query_failures = 0
+        query_failures = Failures()
         for workflow_id in self.rng.sample(self.ids, min(actions, len(self.ids))):
             handle = self.client.get_workflow_handle(workflow_id)
             t0 = time.perf_counter()
             try:
                 await handle.query(CaseWorkflow.view)
-            except WorkflowQueryFailedError:  # counted; one failure must not end the run
-                query_failures += 1
+            except Exception as err:  # counted (the crash of 2026-12-01: a deadlock
+                query_failures.add(err)  # detector's failure at load 15); the run goes on
                 continue
             query_ms.append((time.perf_counter() - t0) * 1000)
         return {
             "cases": cases,
             "worker_rss_mib": round(worker_rss / MIB, 1),
             "server_rss_mib": round(server_rss / MIB, 1),
-            "worker_kib_per_case": round((worker_rss - self.worker_rss0) / 1024 / cases, 2),
+            "worker_kib_per_case": round((worker_rss - self.worker_rss0) / 1024 / max(1, cases), 2),
             # The worker holds at most max_cached_workflows cases in memory; the rest are
             # replayed from history when touched.
             "worker_kib_per_cached_case": round(
-                (worker_rss - self.worker_rss0) / 1024 / min(cases, self.cache_size), 2
+                (worker_rss - self.worker_rss0) / 1024 / max(1, min(cases, self.cache_size)), 2
             ),
-            "server_kib_per_case": round((server_rss - self.server_rss0) / 1024 / cases, 2),
-            "pg_kib_per_case": round((pg_bytes - self.pg_bytes0) / 1024 / cases, 2),
+            "server_kib_per_case": round((server_rss - self.server_rss0) / 1024 / max(1, cases), 2),
+            "pg_kib_per_case": round((pg_bytes - self.pg_bytes0) / 1024 / max(1, cases), 2),
             "worker_rss_idle_mib": round(self.worker_rss0 / MIB, 1),
             "server_rss_before_mib": round(self.server_rss0 / MIB, 1),
             "admin_ms": summary(update_ms),
+            "admin_failures": action_failures.count,
+            "admin_failure_samples": action_failures.samples,
             "admin_cpu_ms_per_action": {
                 k: round(v * 1000 / max(1, len(update_ms)), 2)
                 for k, v in usage["cpu_s"].items()  # type: ignore[attr-defined]
             },
             "admin_breakdown_ms": breakdown,
             "query_ms": summary(query_ms),
-            "query_failures": query_failures,
+            "query_failures": query_failures.count,
+            "query_failure_samples": query_failures.samples,
+            "cached": min(cases, self.cache_size),
         }
 
     async def _breakdown(self, measured: dict[str, float], sample: int = 50) -> dict[str, Any]:

@@ -14,19 +14,37 @@ import psutil
 from bench.stats import MIB
 from whn.devstack.temporal_server import temporal_cli
 
-# Measured by the benchmark, never asserted (issues 7 and 20).
-TARGETS = {
-    "cpu_ours_over_naive": ("<=", 0.7),
-    "cpu_floor_over_ours": (">=", 0.4),
-    "ratio_vs_naive": (">=", 1.4),
-    "parked_admin_p50_ms": ("<=", 25.0),
-    "parked_admin_p99_ms": ("<=", 50.0),
-    "parked_worker_rss_mib": ("<=", 1024.0),
-    "kib_per_cached_case": ("<=", 60.0),
-    "evicted_kib_per_case": ("<=", 1.0),
-    "history_events_per_case": ("<=", 100.0),
-    "intel_p99_ms": ("<=", 20.0),
+# Measured by the benchmark, never asserted (issues 7 and 20): name -> (figure, op, bound).
+# op ">=" / "<=" is a bound; "shown" is a figure the issue asks to see without a bound
+# (met when it was measured).
+TARGETS: dict[str, tuple[str, str, float]] = {
+    "cpu_ours_over_naive": ("CPU per case, ours / naive", "<=", 0.7),
+    "cpu_floor_over_ours": ("CPU per case, floor / ours", ">=", 0.4),
+    "ratio_vs_naive": ("Throughput, ours / naive", ">=", 1.4),
+    "parked_10000_admin_p50_ms": ("Admin action with 10,000 parked, p50 (ms)", "<=", 25.0),
+    "parked_10000_admin_p99_ms": ("Admin action with 10,000 parked, p99 (ms)", "<=", 50.0),
+    "parked_10000_admin_samples": ("Timed admin actions with 10,000 parked", ">=", 1000),
+    "open_loop": ("Admin and receipt p50 / p99, open loop at 25 / 50 / 75 % of max", "shown", 3),
+    "update_floor_p50_ms": ("Floor of one update, p50 (ms), and ours against it", "shown", 0),
+    "kib_per_cached_case": ("Worker memory per cached case (KiB)", "<=", 60.0),
+    "parked_10000_worker_rss_mib": ("Worker RSS with 10,000 parked (MiB)", "<=", 1024.0),
+    "parked_10000_all_cached": ("Of 10,000 parked, cached by the worker", ">=", 10000),
+    "evicted_kib_per_case": ("Left behind by an evicted case, Python (KiB)", "<=", 1.0),
+    "history_events_per_case": ("History events per full lifecycle", "<=", 100.0),
+    "growth_parked": ("Growth: parked at 1,000, 10,000 and 30,000", "shown", 3),
+    "queue_p99_ms": ("Staff queue at 50,000 open cases, slowest view p99 (ms)", "<=", 50.0),
+    "intel_p99_ms": ("Intelligence search, 1,000,000 rows, p99 (ms)", "<=", 20.0),
 }
+# The py-spy profile (bench.profile) that says where a missed target's CPU goes.
+_PROFILE_OF = {
+    "cpu_ours_over_naive": "worker-lifecycle",
+    "cpu_floor_over_ours": "worker-lifecycle",
+    "ratio_vs_naive": "worker-lifecycle",
+    "parked_10000_admin_p50_ms": "worker-parked-10000",
+    "parked_10000_admin_p99_ms": "worker-parked-10000",
+}
+# Carried-over parts: a target read from one says the run it comes from.
+_CARRIED_PART = {"queue_p99_ms": "queue", "intel_p99_ms": "intel"}
 
 
 def machine(postgres_version: str) -> dict[str, Any]:
@@ -56,26 +74,221 @@ def machine(postgres_version: str) -> dict[str, Any]:
     }
 
 
-def targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    memory = results.get("memory", {})
-    values = {
-        "cpu_ours_over_naive": results.get("cpu_ours_over_naive"),
-        "cpu_floor_over_ours": results.get("cpu_floor_over_ours"),
-        "ratio_vs_naive": results.get("ratio_vs_naive"),
-        "parked_admin_p50_ms": results.get("parked", {}).get("admin_ms", {}).get("p50"),
-        "parked_admin_p99_ms": results.get("parked", {}).get("admin_ms", {}).get("p99"),
-        "kib_per_cached_case": memory.get("kib_per_cached_case"),
-        "evicted_kib_per_case": memory.get("evicted_traced_kib_per_case"),
-        "history_events_per_case": results.get("history_events_per_case"),
-        "parked_worker_rss_mib": results.get("parked", {}).get("worker_rss_mib"),
-        "intel_p99_ms": results.get("intel", {}).get("p99_ms"),
+def _dig(results: dict[str, Any], dotted: str) -> Any:
+    value: Any = results
+    for part in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _values(r: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Each target's value and the number of samples (or rounds) it is of."""
+    memory = r.get("memory", {})
+    p10 = r.get("parked_10000", {})
+    rounds = len(_dig(r, "lifecycle.rounds_cases_per_s") or [])
+    open_loop = [p for p in r.get("open_loop", []) if _dig(p, "update_ms.p50") is not None]
+    levels = [n for n in (1000, 10000, 30000) if _dig(r, f"parked_{n}.update_ms.p50") is not None]
+    queue_views = (r.get("queue") or {}).get("views") or {}
+    queue_p99 = max((v.get("p99_ms", 0) for v in queue_views.values()), default=None)
+    floor_p50 = _dig(r, "update_floor_ms.p50")
+    return {
+        "cpu_ours_over_naive": (r.get("cpu_ours_over_naive"), rounds),
+        "cpu_floor_over_ours": (r.get("cpu_floor_over_ours"), rounds),
+        "ratio_vs_naive": (r.get("ratio_vs_naive"), rounds),
+        "parked_10000_admin_p50_ms": (
+            _dig(p10, "update_ms.p50"),
+            _dig(p10, "update_ms.samples"),
+        ),
+        "parked_10000_admin_p99_ms": (
+            _dig(p10, "update_ms.p99"),
+            _dig(p10, "update_ms.samples"),
+        ),
+        "parked_10000_admin_samples": (_dig(p10, "update_ms.samples") or None, None),
+        "open_loop": (
+            [
+                {
+                    "load": p["load"],
+                    "update_ms": {k: p["update_ms"].get(k) for k in ("p50", "p99", "samples")},
+                    "receipt_ms": {
+                        k: (p.get("receipt_ms") or {}).get(k) for k in ("p50", "p99", "samples")
+                    },
+                }
+                for p in open_loop
+            ]
+            or None,
+            None,  # each load's samples are beside its percentiles
+        ),
+        "update_floor_p50_ms": (
+            floor_p50
+            and {
+                k: v
+                for k, v in (
+                    ("p50", floor_p50),
+                    (
+                        "ours_over_floor_p50",
+                        _ratio_of(_dig(r, "parked_1000.update_ms.p50"), floor_p50),
+                    ),
+                )
+                if v is not None
+            },
+            _dig(r, "update_floor_ms.samples"),
+        ),
+        "kib_per_cached_case": (memory.get("kib_per_cached_case"), None),
+        "parked_10000_worker_rss_mib": (p10.get("worker_rss_mib"), None),
+        "parked_10000_all_cached": (p10.get("cached"), None),
+        "evicted_kib_per_case": (memory.get("evicted_traced_kib_per_case"), None),
+        "history_events_per_case": (r.get("history_events_per_case"), None),
+        "growth_parked": (levels or None, None),
+        "queue_p99_ms": (queue_p99, (r.get("queue") or {}).get("queries_per_view")),
+        "intel_p99_ms": (
+            _dig(r, "intel.p99_ms"),
+            ((_dig(r, "intel.sizes") or [{}])[-1]).get("queries"),
+        ),
     }
-    out = {}
-    for name, (op, bound) in TARGETS.items():
-        value = values[name]
-        met = None if value is None else (value >= bound if op == ">=" else value <= bound)
-        out[name] = {"target": f"{op} {bound:g}", "value": value, "met": met}
+
+
+def _ratio_of(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a and b else None
+
+
+def targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every figure of issue 20 with its target, met or missed (None: not measured), the
+    samples it is of and, for a missed one, its profile and what would move it."""
+    values = _values(results)
+    carried = (results.get("carried_over") or {}).get("by_key", {})
+    reasons = results.get("not_measured", {})
+    out: dict[str, dict[str, Any]] = {}
+    for name, (figure, op, bound) in TARGETS.items():
+        value, samples = values[name]
+        if isinstance(value, dict) and "not_measured" in value:
+            value = None  # a placeholder saying why, not a figure
+        if isinstance(samples, list):
+            samples = len(samples)
+        entry: dict[str, Any] = {"figure": figure, "value": value}
+        if op == "shown":
+            entry["target"] = "shown"
+            if name in ("open_loop", "growth_parked"):
+                met = None if value is None else len(value) >= bound
+            else:
+                met = None if value is None else True
+        else:
+            entry["target"] = f"{op} {bound:g}"
+            met = None if value is None else (value >= bound if op == ">=" else value <= bound)
+        entry["met"] = met
+        if samples is not None:
+            entry["samples"] = samples
+        if name in _CARRIED_PART and _CARRIED_PART[name] in carried:
+            entry["carried_from"] = carried[_CARRIED_PART[name]]
+        if met is None:
+            entry["not_measured"] = _reason(name, reasons, results)
+        if met is False or (name == "growth_parked" and value and len(value) < bound):
+            entry["profile"] = _profile(results, _PROFILE_OF.get(name))
+            entry["would_move"] = would_move(name, results)
+        out[name] = entry
     return out
+
+
+def _reason(name: str, reasons: dict[str, str], r: dict[str, Any]) -> str:
+    keys = {
+        "parked_10000": "parked_10000.update_ms.p50",
+        "open_loop": "open_loop",
+        "update_floor": "update_floor_ms.p50",
+        "kib_per_cached": "memory.kib_per_cached_case",
+        "history": "history_events_per_case",
+        "cpu": "cpu_ms_per_case.ours",
+        "ratio": "cpu_ms_per_case.ours",
+        "evicted": "memory.kib_per_cached_case",
+        "growth": "parked_1000.update_ms.p50",
+    }
+    for prefix, key in keys.items():
+        if name.startswith(prefix) and key in reasons:
+            return reasons[key]
+    if name in _CARRIED_PART:
+        part = _CARRIED_PART[name]
+        return f"the {part} part did not run and no earlier {part} figures were found to carry over"
+    return "not measured in this run (see stage_errors and not_measured)"
+
+
+def _profile(r: dict[str, Any], name: str | None) -> dict[str, Any] | str:
+    """The top of a py-spy profile: self time by component, with its sample count."""
+    if name is None:
+        return "no CPU profile applies (a count or a memory figure: see would_move)"
+    found = (r.get("profiles") or {}).get(name)
+    if not found or not found.get("samples"):
+        return f"no {name} profile in this run (bench.run --profile)"
+    top = dict(list(found.get("self_pct", {}).items())[:8])
+    return {"name": name, "samples": found["samples"], "self_pct": top}
+
+
+def would_move(name: str, r: dict[str, Any]) -> str:
+    """What would move a missed figure, from this run's own measures (issue 20's levers)."""
+    parts = r.get("cpu_ms_per_case_parts", {})
+    ours, floor = parts.get("ours", {}), parts.get("floor", {})
+    events = r.get("history_events_per_case")
+    if name in ("cpu_ours_over_naive", "cpu_floor_over_ours", "ratio_vs_naive"):
+        return (
+            f"ours spends {ours.get('worker', '?')} ms of worker and {ours.get('temporal', '?')}"
+            f" ms of server CPU a case against the floor's {floor.get('worker', '?')} and"
+            f" {floor.get('temporal', '?')}: the worker's share follows the local activities"
+            " and letters per case (levers 1 and 2: one local activity per action, letters"
+            " built as bytes on a reused SMTP connection), the server's the events per case"
+            f" ({events}; lever 3: one search-attribute upsert per workflow task)"
+        )
+    if name.startswith("parked_10000_admin"):
+        p10 = r.get("parked_10000", {})
+        levels = (r.get("parked") or {}).get("levels", [])
+        top = next((lv for lv in levels if lv.get("cases") == 10000), {})
+        split = top.get("admin_breakdown_ms", {})
+        accept = (split.get("accept") or {}).get("p50")
+        rpc = (split.get("client_and_rpc") or {}).get("p50")
+        if name.endswith("samples"):
+            return "more timed actions: --admin-actions 1000 (each on an untouched parked case)"
+        return (
+            f"{p10.get('cached', '?')} of {p10.get('cases', '?')} parked cases cached: an"
+            " uncached one replays its history before the update runs; the update's workflow"
+            f" task took p50 {accept} ms at the server, client and RPC {rpc} ms. Lever 1 (one"
+            " local activity per action: authorise, decide and record in one transaction)"
+            " shortens every action; all parked cases cached (lever 4) removes the replays"
+        )
+    if name in ("kib_per_cached_case", "parked_10000_all_cached", "parked_10000_worker_rss_mib"):
+        memory = r.get("memory", {})
+        kib = memory.get("kib_per_cached_case")
+        floor_mem = memory.get("floor_workflow", {})
+        default = memory.get("malloc_arena_default", {})
+        by_file = list((memory.get("traced_kib_per_cached_case_by_file") or {}).items())[:3]
+        text = (
+            f"{kib} KiB per cached case: Python objects"
+            f" {memory.get('traced_kib_per_cached_case')} KiB ("
+            + ", ".join(f"{f} {k}" for f, k in by_file)
+            + f"), native {memory.get('native_kib_per_cached_case')} KiB (the SDK core's copy"
+            " of each run's state, the allocator); the floor workflow on the same worker"
+            f" {floor_mem.get('rss_kib_per_cached_case_with_tracemalloc')} KiB (with"
+            " tracemalloc), the engine's own share; MALLOC_ARENA_MAX unset:"
+            f" {default.get('rss_kib_per_cached_case_with_tracemalloc')} KiB"
+        )
+        if name == "parked_10000_all_cached":
+            cache = (r.get("stack") or {}).get("max_cached_workflows")
+            need = round(kib * 10000 / 1024) if kib else "?"
+            text = (
+                f"the worker caches at most WHN_MAX_CACHED_WORKFLOWS={cache}; 10,000 cached"
+                f" at the measured per-case memory would need about {need} MiB: raise the"
+                " cache once a cached case is near 60 KiB (lever 4). " + text
+            )
+        return text
+    if name == "evicted_kib_per_case":
+        return "Python objects an evicted run leaves: see evicted_traced_kib_per_case_by_file"
+    if name == "history_events_per_case":
+        kinds = (r.get("history") or {}).get("event_types", {})
+        top = ", ".join(f"{k} {v}" for k, v in list(kinds.items())[:5])
+        return (
+            f"{events} events ({top}): one marker per staff action (lever 1) and one"
+            " search-attribute upsert per workflow task (lever 3)"
+        )
+    if name == "growth_parked":
+        return "the levels not measured say why (parked_<N>.not_measured)"
+    return "see the figure's own entry in the results"
 
 
 def _mark(met: bool | None) -> str:
@@ -195,12 +408,14 @@ def markdown(r: dict[str, Any]) -> str:
             ("Submit to receipt email, p50 / p99", _ms(life.get("submit_to_receipt_ms")), "")
         )
     for point in r.get("open_loop", []):
+        if "update_ms" not in point:
+            continue
         rows.append(
             (
                 f"Open loop at {point['load']:.0%} of max ({point['offered_per_s']:.2f} cases/s):"
                 " admin action / submit to receipt, p50 / p99",
-                f"{_ms(point['update_ms'] | {'n': point['update_ms']['samples']})}; "
-                f"{_ms(point['receipt_ms'] | {'n': point['receipt_ms']['samples']})}",
+                f"{_ms(point['update_ms'] | {'n': point['update_ms'].get('samples')})}; "
+                f"{_ms(point['receipt_ms'] | {'n': point['receipt_ms'].get('samples')})}",
                 "",
             )
         )
@@ -224,7 +439,7 @@ def markdown(r: dict[str, Any]) -> str:
             )
     parked = r.get("parked")
     if parked:
-        for level in parked["levels"]:
+        for level in parked.get("levels", []):
             rows.append(
                 (
                     f"{level['cases']:,} parked: worker / server RSS",
@@ -250,53 +465,47 @@ def markdown(r: dict[str, Any]) -> str:
             rows.append(
                 (f"{level['cases']:,} parked: view query p50 / p99", _ms(level["query_ms"]), "")
             )
-        rows.append(
-            (
-                f"Worker RSS with {parked['cases']:,} parked",
-                f"{parked['worker_rss_mib']:.0f} MiB",
-                f"≤ 1 GiB: {_mark(t['parked_worker_rss_mib']['met'])}",
-            )
-        )
-        rows.append(
-            (
-                f"Admin p50 with {parked['cases']:,} parked",
-                f"{parked['admin_ms']['p50']:.0f} ms (n={parked['admin_ms']['n']:,})",
-                _t(t, "parked_admin_p50_ms", "≤ 25 ms"),
-            )
-        )
-        rows.append(
-            (
-                f"Admin p99 with {parked['cases']:,} parked",
-                f"{parked['admin_ms']['p99']:.0f} ms (n={parked['admin_ms']['n']:,})",
-                _t(t, "parked_admin_p99_ms", "≤ 50 ms"),
-            )
-        )
     memory = r.get("memory")
-    if memory:
+    if memory and memory.get("kib_per_cached_case") is not None:
         rows.append(
             (
                 "Worker memory per cached case",
                 f"{memory['kib_per_cached_case']:.0f} KiB ({memory['kib_per_cached_case_from']});"
-                f" tracemalloc: Python {memory['traced_kib_per_cached_case']:.0f} KiB, native"
-                f" {memory['native_kib_per_cached_case']:.0f} KiB",
+                f" tracemalloc: Python {memory.get('traced_kib_per_cached_case', 0):.0f} KiB,"
+                f" native {memory.get('native_kib_per_cached_case', 0):.0f} KiB"
+                f" (MALLOC_ARENA_MAX {memory.get('malloc_arena_max', 'glibc default')})",
                 _t(t, "kib_per_cached_case", "≤ 60 KiB"),
             )
         )
+        default = memory.get("malloc_arena_default", {})
+        floor_mem = memory.get("floor_workflow", {})
+        for label, m in (("glibc's default arenas", default), ("the floor workflow", floor_mem)):
+            if m.get("rss_kib_per_cached_case_with_tracemalloc") is not None:
+                rows.append(
+                    (
+                        f"Memory per cached case, {label} (with tracemalloc)",
+                        f"{m['rss_kib_per_cached_case_with_tracemalloc']:.0f} KiB (Python"
+                        f" {m.get('traced_kib_per_cached_case', 0):.0f}, native"
+                        f" {m.get('native_kib_per_cached_case', 0):.0f})",
+                        "",
+                    )
+                )
+    if memory and memory.get("evicted_traced_kib_per_case") is not None:
         rows.append(
             (
                 "Left behind by an evicted case (Python / RSS)",
                 f"{memory['evicted_traced_kib_per_case']:.1f} / "
-                f"{memory['evicted_rss_kib_per_case']:.1f} KiB",
+                f"{memory.get('evicted_rss_kib_per_case', 0):.1f} KiB",
                 _t(t, "evicted_kib_per_case", "near zero (≤ 1 KiB)"),
             )
         )
     intel = r.get("intel")
-    if intel:
+    if intel and intel.get("sizes"):
         for size in intel["sizes"]:
             rows.append(
                 (
                     f"Intelligence search, {size['rows']:,} rows, p50 / p99",
-                    f"{size['p50_ms']:.1f} / {size['p99_ms']:.1f} ms",
+                    f"{size['p50_ms']:.1f} / {size['p99_ms']:.1f} ms (n={size.get('queries', '?')})",
                     "",
                 )
             )
@@ -307,7 +516,8 @@ def markdown(r: dict[str, Any]) -> str:
             rows.append(
                 (
                     f"Queue at {queue['open_cases']:,} open cases, {name.replace('_', ' ')}, p50 / p99",
-                    f"{view['p50_ms']:.1f} / {view['p99_ms']:.1f} ms",
+                    f"{view['p50_ms']:.1f} / {view['p99_ms']:.1f} ms"
+                    f" (n={queue.get('queries_per_view', '?')})",
                     "",
                 )
             )
@@ -318,7 +528,7 @@ def markdown(r: dict[str, Any]) -> str:
                 f"Promises report, {compliance['cases']:,} cases in the period: SQL / with"
                 " splits / with CSV and HTML",
                 f"{compliance['report_sql_ms']:.0f} / {compliance['report_sql_splits_ms']:.0f}"
-                f" / {compliance['report_full_ms']:.0f} ms",
+                f" / {compliance['report_full_ms']:.0f} ms (median of {compliance.get('runs', '?')})",
                 "",
             )
         )
@@ -339,7 +549,7 @@ def markdown(r: dict[str, Any]) -> str:
                 "",
             )
         )
-    if r.get("history_events_per_case"):
+    if isinstance(r.get("history_events_per_case"), int):
         rows.append(
             (
                 "History events per full lifecycle",
@@ -351,19 +561,90 @@ def markdown(r: dict[str, Any]) -> str:
     extra = ""
     if r.get("carried_over"):
         co = r["carried_over"]
-        extra = f" {', '.join(co['keys'])} carried over from the run of {co['from_run']}."
+        by_key = co.get("by_key") or dict.fromkeys(co["keys"], co.get("from_run"))
+        extra = (
+            " Carried over (not measured by this run): "
+            + "; ".join(f"{k} from {d}" for k, d in by_key.items())
+            + "."
+        )
+    if not r.get("complete", True):
+        extra += f" **Incomplete**: written during stage {r.get('in_progress', {}).get('stage')}."
     load = m.get("load_1m_at_start")
     lines = [
         "| Measure | Figure | Target |",
         "|---|---|---|",
         *(f"| {a} | {b} | {c} |" for a, b, c in rows),
         "",
+        *_targets_table(t),
+        "",
         f"{m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB; Python {m['python']},"
         f" temporalio {m['temporalio']}, {m['temporal_cli']}, PostgreSQL {m['postgres']}."
         f" Worker {r['stack'].get('worker_variant', 'as shipped')}, payload codec"
         f" {r['stack'].get('payload_codec', 'none')}, {r['stack'].get('max_cached_workflows')}"
         f" cached workflows."
-        f" `python -m bench.run{' --quick' if r.get('quick') else ''}`, {r['generated_at']},"
+        f" `{r.get('command') or 'python -m bench.run'}`, {r['generated_at']},"
         f" load average {load} at the start.{extra}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return "; ".join(
+            f"{p['load']:.0%}: {p['update_ms']['p50']:.0f} / {p['update_ms']['p99']:.0f} ms"
+            f" (n={p['update_ms']['samples']:,}), receipt"
+            + (
+                f" {p['receipt_ms']['p50']:.0f} / {p['receipt_ms']['p99']:.0f} ms"
+                f" (n={p['receipt_ms']['samples']:,})"
+                if p["receipt_ms"].get("p50") is not None
+                else " n/a"
+            )
+            for p in value
+        )
+    if isinstance(value, list):
+        return ", ".join(f"{v:,}" for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    return str(value)
+
+
+def _targets_table(t: dict[str, dict[str, Any]]) -> list[str]:
+    """Issue 20's figures: value (samples), target, met or missed; then what would move
+    each missed one, with its profile."""
+    lines = ["| Issue 20 figure | Value | Target | |", "|---|---|---|---|"]
+    notes: list[str] = []
+    said: dict[str, str] = {}
+    for entry in t.values():
+        value = entry.get("value")
+        if entry["met"] is None:
+            text, mark = f"not measured: {entry.get('not_measured', '')}", "not measured"
+        else:
+            text = _shown(value)
+            if entry.get("samples") is not None:
+                text += f" (n={entry['samples']:,})"
+            mark = _mark(entry["met"])
+            if entry["target"] == "shown":
+                mark = "shown" if entry["met"] else "**partly not measured**"
+        if entry.get("carried_from"):
+            text += f" (carried over from {entry['carried_from']})"
+        lines.append(f"| {entry['figure']} | {text} | {entry['target']} | {mark} |")
+        if entry.get("would_move"):
+            profile = entry.get("profile")
+            spy = ""
+            if isinstance(profile, dict):
+                spy = (
+                    f" Profile {profile['name']} ({profile['samples']:,} samples, self time):"
+                    + ", ".join(f" {k} {v} %" for k, v in profile["self_pct"].items())
+                    + "."
+                )
+            note = f"{entry['would_move']}.{spy}"
+            if note in said:
+                note = f"as for {said[note]}."
+            else:
+                said[note] = entry["figure"]
+            notes.append(f"- **{entry['figure']}**: {note}")
+    return lines + (["", *notes] if notes else [])

@@ -36,6 +36,11 @@ from whn.settings import Settings
 
 log = logging.getLogger("bench.stack")
 
+# The worker's environment beyond WHN_*, as its image runs it (docker-compose.yml,
+# deploy/k8s, docs/deployment.md): glibc's malloc otherwise gives each of the SDK's
+# threads an arena of its own, and a cached case's native memory spreads over them
+# (bench.memory measures it both ways). Set here only if the caller's environment has not.
+WORKER_ENV = {"MALLOC_ARENA_MAX": "2"}
 DATABASE = "whn_bench"
 INTEL_DATABASE = "whn_bench_intel"
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,6 +121,7 @@ class BenchStack:
         if self.variant:
             extra["BENCH_WORKER_VARIANT"] = self.variant
         return {
+            **WORKER_ENV,
             **keep,
             **extra,
             "WHN_TEMPORAL_ADDRESS": s.temporal_address,
@@ -149,20 +155,31 @@ class BenchStack:
     def sink_pid(self) -> int | None:
         return self._sink.pid if self._sink is not None else None
 
+    def worker_env_shown(self) -> dict[str, str]:
+        """The worker's environment beyond WHN_* (for the results: what the figures ran with)."""
+        env = self.env("any")
+        return {k: env[k] for k in WORKER_ENV}
+
     async def start_worker(
-        self, workload: str, task_queue: str, *, extra_env: dict[str, str] | None = None
+        self, workload: str, task_queue: str, *, extra_env: dict[str, str | None] | None = None
     ) -> WorkerProcess:
         """Start a worker for ``workload`` (case, naive, floor) and wait until it polls.
 
         ``extra_env``: settings for this worker alone (the memory measure's cache size
-        and ``BENCH_TRACEMALLOC``); every other one is the worker's default.
+        and ``BENCH_TRACEMALLOC``; None unsets one); every other one is the worker's default.
         """
+        env: dict[str, str] = {**self.env(task_queue)}
+        for key, value in (extra_env or {}).items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
         log_path = self.logs / f"worker-{task_queue}.log"
         out = log_path.open("ab")
         proc = _process.spawn(
             [sys.executable, "-m", "bench.worker", workload],
             output=out,
-            env={**self.env(task_queue), **(extra_env or {})},
+            env=env,
             cwd=ROOT,
         )
         out.close()

@@ -81,3 +81,17 @@ class CpuMeter:
         }
         spent["driver"] = round(_own_cpu_seconds() - self._start["driver"], 2)
         return {"cpu_s": spent, "load_1m": [round(self._load, 2), round(os.getloadavg()[0], 2)]}
+
+
+class Failures:
+    """Failed calls of one kind: how many, and a few distinct messages (a run goes on)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.samples: list[str] = []
+
+    def add(self, err: BaseException) -> None:
+        self.count += 1
+        text = f"{type(err).__name__}: {str(err)[:200]}"
+        if text not in self.samples and len(self.samples) < 5:
+            self.samples.append(text)

@@ -21,7 +21,7 @@ from temporalio.client import Client
 from bench.baselines import BaselineCaseWorkflow, BaselineInput
 from bench.lifecycle import example_report, staff_actions
 from bench.stack import BenchStack
-from bench.stats import CpuMeter, summary
+from bench.stats import CpuMeter, Failures, summary
 from domain.case import Timings, receipt_code_for
 
 WARM_UP = 50
@@ -50,14 +50,21 @@ async def bench_update_floor(
         meter = CpuMeter(stack.pids(worker))
         meter.start()
         ms = []
+        failed = Failures()
         for _ in range(updates):
             t0 = time.perf_counter()
-            await handle.execute_update(BaselineCaseWorkflow.touch, action)
+            try:
+                await handle.execute_update(BaselineCaseWorkflow.touch, action)
+            except Exception as err:  # counted, not timed; the run goes on
+                failed.add(err)
+                continue
             ms.append((time.perf_counter() - t0) * 1000)
         usage = meter.stop()
         out: dict[str, Any] = {
             "updates": summary(ms),
-            "cpu_ms_per_update": _per(usage, updates),
+            "update_failures": failed.count,
+            "update_failure_samples": failed.samples,
+            "cpu_ms_per_update": _per(usage, max(1, len(ms))),
             "load_1m": usage["load_1m"],
         }
         for name, call in (
@@ -67,14 +74,23 @@ async def bench_update_floor(
             meter = CpuMeter(stack.pids(worker))
             meter.start()
             ms = []
+            failed = Failures()
             for _ in range(polls):
                 t0 = time.perf_counter()
-                await call()
+                try:
+                    await call()
+                except Exception as err:  # counted, not timed
+                    failed.add(err)
+                    continue
                 ms.append((time.perf_counter() - t0) * 1000)
             usage = meter.stop()
             out[f"{name}_ms"] = summary(ms)
-            out[f"cpu_ms_per_{name}"] = _per(usage, polls)
-        await handle.terminate("benchmark done")
+            out[f"{name}_failures"] = failed.count
+            out[f"cpu_ms_per_{name}"] = _per(usage, max(1, len(ms)))
+        try:
+            await handle.terminate("benchmark done")
+        except Exception:  # the figures are taken; a workflow left running ends with the stack
+            pass
     finally:
         await worker.stop()
     return out

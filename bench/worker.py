@@ -22,6 +22,7 @@ Ready when its log says ``worker polling task queue`` (``bench.stack`` waits for
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import json
 import os
@@ -66,6 +67,44 @@ def _build_worker(workload: str, variant: str | None) -> Any:
     return build
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",  # bytes of glibc's heaps (sbrk and arena heaps)
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",  # bytes mmapped for large blocks
+            "usmblks",
+            "fsmblks",
+            "uordblks",  # bytes in use in the heaps
+            "fordblks",  # bytes free in the heaps (allocator slack)
+            "keepcost",
+        )
+    ]
+
+
+def _glibc_malloc() -> dict[str, int]:
+    """glibc's own count of its heaps, summed over every arena (``mallinfo2``).
+
+    Everything allocated with ``malloc`` is in it: the SDK's Rust core, protobuf (upb)
+    messages, Python's blocks over 512 bytes; Python's small objects are not (pymalloc
+    maps arenas of its own), unless ``PYTHONMALLOC=malloc``.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+        info = libc.mallinfo2()
+    except (OSError, AttributeError):
+        return {}
+    return {
+        "heap_bytes": info.arena + info.hblkhd,
+        "in_use_bytes": info.uordblks + info.hblkhd,
+        "free_bytes": info.fordblks,
+    }
+
+
 def _trace_memory(out: str) -> None:
     tracemalloc.start(1)
 
@@ -78,6 +117,7 @@ def _trace_memory(out: str) -> None:
         total = sum(s.size for s in by_file)
         data = {
             "traced_bytes": total,
+            "glibc": _glibc_malloc(),
             "by_file": {str(s.traceback[0].filename): s.size for s in by_file[:400]},
             "by_line": {
                 f"{s.traceback[0].filename}:{s.traceback[0].lineno}": s.size
