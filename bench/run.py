@@ -950,6 +950,10 @@ def _not_measured(run: Run, results: dict[str, Any], *, complete: bool) -> None:
         else:
             why = "not measured (no figure came back; see the log and stage_errors)"
         reasons[key] = why
+        *path, leaf = key.split(".")
+        parent = _get(results, ".".join(path)) if path else None
+        if isinstance(parent, dict) and parent.get(leaf, 0) is None:
+            del parent[leaf]  # no silent null: the reason stands in not_measured
         if section is None:
             results[top] = {"not_measured": why}
         elif isinstance(section, dict) and "not_measured" not in section:
