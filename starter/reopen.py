@@ -95,6 +95,12 @@ async def _refuse_open(handle: WorkflowHandle[Any, Any]) -> RejectedError:
         reopen_target(view.stage)
     except ValueError as err:
         return RejectedError(str(err))
+    owed = [o.purpose for o in view.owed_letters if o.delivered_at is None]
+    if owed:
+        return RejectedError(
+            f"the case still owes the reporter a letter ({', '.join(owed)}): record how it"
+            " reached them with letter-sent first"
+        )
     return RejectedError("the case is closing (its letters are on their way); try again shortly")
 
 

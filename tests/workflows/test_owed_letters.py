@@ -10,9 +10,11 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 
 from domain.actions import LetterSent
-from domain.case import RecordCrime, Stage
+from domain.case import RecordCrime, Reopen, Stage
 from starter import casework
+from starter.errors import RejectedError
 from starter.intake import submit
+from starter.reopen import reopen
 from tests.helpers import example, skip_time, wait_stage, wait_view
 from tests.workflows.conftest import FAST
 from whn.temporal import keyring
@@ -80,6 +82,14 @@ async def test_receipt_given_on_the_call_and_the_crn_letter_owed_until_posted(
     assert row["key_id"] != "plaintext" and row["body"] == ""
     assert view.crime_reference.encode() not in bytes(row["sealed"])
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+    # Not reopened while it still owes the reporter a letter.
+    with pytest.raises(RejectedError, match="still owes the reporter a letter"):
+        await reopen(
+            client,
+            submitted.receipt_code,
+            Reopen(actor="handler-1", reason="New information."),
+            database_url=pg_dsn,
+        )
 
     # The case file (audited) has the letter to post, unsealed.
     file = await casework.case_file(
