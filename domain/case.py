@@ -226,6 +226,7 @@ class OwedLetter(BaseModel):
     purpose: str
     letter: str
     meets: str | None = None  # the deadline it meets, met when it reaches the reporter
+    due_at: datetime | None = None  # that deadline's due time (names recur: victim updates)
     owed_at: datetime
     ways: list[str] = Field(default_factory=list)  # what the report gives: post, phone
     delivered_at: datetime | None = None

@@ -239,6 +239,7 @@ class InvestigationSteps(AfterRecording):
         sent = await self._send(
             "victim_update",
             f"victim-update-{self.case.updates_sent}",
+            meets="victim_update",  # by letter-sent, when owed to a reporter with no email
             team=self.case.team or "",
             officer_id=self.case.officer,
             steps=[k for k, v in self.case.tasks.items() if v],

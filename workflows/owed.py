@@ -15,6 +15,8 @@ letter stays on the queue and ``letter-sent`` can still reach the case.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
@@ -56,12 +58,16 @@ class OwedSteps(CaseLetters):
             None,
         )
 
-    def _open_deadline(self, name: str | None) -> Deadline | None:
+    def _open_deadline(self, name: str | None, due_at: datetime | None = None) -> Deadline | None:
+        """The open deadline ``name`` (due at ``due_at``, when given), oldest first."""
         return next(
             (
                 d
                 for d in self.case.deadlines
-                if d.name == name and d.met_at is None and not d.superseded
+                if d.name == name
+                and d.met_at is None
+                and not d.superseded
+                and due_at in (None, d.due_at)
             ),
             None,
         )
@@ -87,12 +93,13 @@ class OwedSteps(CaseLetters):
         ways = (("post", reporter.postal_address), ("phone", reporter.phone))
         owed.ways = [way for way, known in ways if known]
         deadline = self._open_deadline(meets)
+        owed.due_at = deadline.due_at if deadline is not None else None
         owe = OweLetter(
             workflow_id=self._id,
             purpose=owed.purpose,
             letter=owed.letter,
             meets=meets,
-            due_at=deadline.due_at if deadline is not None else None,
+            due_at=owed.due_at,
             ways=owed.ways,
             at=now,
         )
@@ -123,10 +130,12 @@ class OwedSteps(CaseLetters):
             start_to_close_timeout=DB_TIMEOUT,
         )
         kept = ""
-        deadline = self._open_deadline(owed.meets)
-        if owed.meets is not None and deadline is not None:
-            self._meet(owed.meets)
-            kept = f"; {owed.meets} " + ("met late" if deadline.missed else "met on time")
+        deadline = self._open_deadline(owed.meets, owed.due_at)
+        if deadline is not None:
+            # This deadline only: the next victim update's, of the same name, stays open.
+            deadline.met_at = now
+            deadline.missed = deadline.missed or deadline.due_at < now
+            kept = f"; {deadline.name} " + ("met late" if deadline.missed else "met on time")
         await self._record(
             "letter_delivered", action.actor, {"purpose": owed.purpose, "how": action.how}
         )

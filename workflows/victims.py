@@ -143,7 +143,11 @@ class AfterRecording(CaseLetters):
         self.case.next_update_at = at
         if not workflow.patched(PATCH_AGREED_UPDATES):
             return
+        owed = {(o.meets, o.due_at) for o in self.case.owed_letters if o.delivered_at is None}
         for deadline in self.case.deadlines:
-            if deadline.name == "victim_update" and deadline.met_at is None:
+            # An update still owed to a reporter with no email keeps its deadline
+            # (workflows.owed): letter-sent meets it, on time or late.
+            open_ = deadline.met_at is None and (deadline.name, deadline.due_at) not in owed
+            if deadline.name == "victim_update" and open_:
                 deadline.superseded = True
         self._deadline("victim_update", at + UPDATE_GRACE)

@@ -10,7 +10,7 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 
 from domain.actions import LetterSent
-from domain.case import RecordCrime, Reopen, Stage
+from domain.case import Acknowledge, ImuInvestigate, RecordCrime, Reopen, Stage
 from starter import casework
 from starter.errors import RejectedError
 from starter.intake import submit
@@ -180,3 +180,41 @@ async def test_letter_sent_refused_when_nothing_is_owed(client, case_worker, db_
         phone.workflow_id,
     )
     assert audited == 0
+
+
+async def test_an_owed_victim_update_keeps_its_own_deadline(
+    client, case_worker, db_pool, pg_dsn, time_env
+):
+    submitted, handle = await _phone_case(client, case_worker)
+    await handle.execute_update(
+        CaseWorkflow.record_crime, RecordCrime(actor="handler-1", category="burglary")
+    )
+    await wait_view(handle, lambda v: v.stage == Stage.WITH_IMU and v.assessment is not None)
+    await handle.execute_update(CaseWorkflow.imu_investigate, ImuInvestigate(actor="imu-1"))
+    await handle.execute_update(
+        CaseWorkflow.acknowledge, Acknowledge(actor="officer-1", officer="officer-1")
+    )
+    for _ in range(3):  # the CRN letter, the investigation reference: posted
+        view = await handle.query(CaseWorkflow.view)
+        if not any(o.delivered_at is None for o in view.owed_letters):
+            break
+        await handle.execute_update(
+            CaseWorkflow.letter_sent, LetterSent(actor="officer-1", how="post")
+        )
+    await wait_view(handle, lambda v: v.stage == Stage.INVESTIGATING and v.intelligence is not None)
+
+    await skip_time(time_env, FAST.update_interval + timedelta(minutes=5))
+    view = await wait_view(
+        handle, lambda v: any(o.purpose == "victim-update-1" for o in v.owed_letters)
+    )
+    updates = [d for d in view.deadlines if d.name == "victim_update"]
+    assert len(updates) == 2 and not any(d.superseded for d in updates)
+    assert [d.met for d in updates] == [None, None]
+
+    result = await handle.execute_update(
+        CaseWorkflow.letter_sent, LetterSent(actor="officer-1", how="phone")
+    )
+    assert "victim_update met on time" in result.detail
+    view = await handle.query(CaseWorkflow.view)
+    first, second = [d for d in view.deadlines if d.name == "victim_update"]
+    assert first.met is True and second.met is None  # the next update's stays open
