@@ -29,6 +29,7 @@ from workflows.case import CaseWorkflow
 
 STAGE_SQL = "SELECT count(*) FROM cases WHERE stage = 'awaiting_review' AND workflow_id = ANY($1)"
 PARK_TIMEOUT_S = 3600.0
+STALL_S = 180.0  # no case reaching review for this long: the level goes on without them
 
 
 class Parking:
@@ -97,12 +98,20 @@ class Parking:
         submitted_s = time.perf_counter() - t0
         waiting = self.untouched + new  # cases not yet acted on: all should be in review
         parked = 0
+        progress = (0, time.perf_counter())  # the count, and when it last grew
         while True:
             try:
                 parked = await pool.fetchval(STAGE_SQL, waiting)
             except Exception as err:  # counted; the next poll may answer
                 failed.add(err)
-            if parked >= len(waiting) or time.perf_counter() - t0 > PARK_TIMEOUT_S:
+            now = time.perf_counter()
+            if parked > progress[0]:
+                progress = (parked, now)
+            if (
+                parked >= len(waiting)
+                or now - t0 > PARK_TIMEOUT_S
+                or now - progress[1] > STALL_S  # a dead worker must not hold the run an hour
+            ):
                 break
             await asyncio.sleep(0.5)
         parked_s = time.perf_counter() - t0

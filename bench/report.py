@@ -265,9 +265,21 @@ def would_move(name: str, r: dict[str, Any]) -> str:
             + f"), native {memory.get('native_kib_per_cached_case')} KiB (the SDK core's copy"
             " of each run's state, the allocator); the floor workflow on the same worker"
             f" {floor_mem.get('rss_kib_per_cached_case_with_tracemalloc')} KiB (with"
-            " tracemalloc), the engine's own share; MALLOC_ARENA_MAX unset:"
-            f" {default.get('rss_kib_per_cached_case_with_tracemalloc')} KiB"
+            " tracemalloc), the engine's own share"
         )
+        if default.get("rss_kib_per_cached_case_with_tracemalloc") is not None:
+            text += (
+                "; without MALLOC_ARENA_MAX=2 (glibc's arena per thread)"
+                f" {default['rss_kib_per_cached_case_with_tracemalloc']} KiB"
+            )
+        pymalloc_off = memory.get("python_malloc", {})
+        outside = pymalloc_off.get("not_python_in_malloc_kib_per_cached_case")
+        if outside is not None:
+            text += (
+                f"; with every Python object in malloc's heaps, {outside} KiB a cached case"
+                " in use there is not Python's (the SDK's Rust core, protobuf messages) and"
+                f" {pymalloc_off.get('glibc_free_kib_per_cached_case')} KiB free in them"
+            )
         if name == "parked_10000_all_cached":
             cache = (r.get("stack") or {}).get("max_cached_workflows")
             need = round(kib * 10000 / 1024) if kib else "?"
