@@ -168,6 +168,7 @@ async def bench_memory(
     finally:
         await worker.stop()
     grown = cache - half
+    traced = (env or {}).get("BENCH_TRACEMALLOC_OFF") != "1"
     rss_cached = (cached_rss - idle_rss) / KIB / grown
     traced_cached = (cached["traced_bytes"] - idle["traced_bytes"]) / KIB / grown
     glibc = {
@@ -177,6 +178,19 @@ async def bench_memory(
         for k in ("heap_bytes", "in_use_bytes", "free_bytes")
         if k in cached.get("glibc", {}) and k in idle.get("glibc", {})
     }
+    if not traced:  # glibc's count alone: no tracemalloc, no Python split
+        return {
+            "cache": cache,
+            "evicted": evicted,
+            "worker_rss_half_full_mib": round(idle_rss / KIB / KIB, 1),
+            "rss_kib_per_cached_case": round(rss_cached, 2),
+            **glibc,
+            # RSS outside malloc's heaps: pymalloc's arenas (Python's small objects).
+            "outside_glibc_kib_per_cached_case": round(
+                rss_cached - glibc.get("glibc_heap_kib_per_cached_case", 0), 2
+            ),
+            "evicted_rss_kib_per_case": round((after_rss - cached_rss) / KIB / evicted, 2),
+        }
     return {
         "cache": cache,
         "evicted": evicted,

@@ -272,13 +272,17 @@ def would_move(name: str, r: dict[str, Any]) -> str:
                 "; without MALLOC_ARENA_MAX=2 (glibc's arena per thread)"
                 f" {default['rss_kib_per_cached_case_with_tracemalloc']} KiB"
             )
-        pymalloc_off = memory.get("python_malloc", {})
-        outside = pymalloc_off.get("not_python_in_malloc_kib_per_cached_case")
+        untraced = memory.get("untraced", {})
+        outside = untraced.get("not_python_in_malloc_kib_per_cached_case_at_least")
         if outside is not None:
             text += (
-                f"; with every Python object in malloc's heaps, {outside} KiB a cached case"
-                " in use there is not Python's (the SDK's Rust core, protobuf messages) and"
-                f" {pymalloc_off.get('glibc_free_kib_per_cached_case')} KiB free in them"
+                f"; without tracemalloc, {untraced.get('rss_kib_per_cached_case')} KiB RSS a"
+                f" cached case: {untraced.get('glibc_in_use_kib_per_cached_case')} KiB in use"
+                f" in malloc's heaps, at least {outside} KiB of it not Python's (the SDK's"
+                f" Rust core, protobuf), {untraced.get('glibc_free_kib_per_cached_case')} KiB"
+                " free in them, and"
+                f" {untraced.get('outside_glibc_kib_per_cached_case')} KiB outside them"
+                " (pymalloc's arenas)"
             )
         if name == "parked_10000_all_cached":
             cache = (r.get("stack") or {}).get("max_cached_workflows")
@@ -502,6 +506,19 @@ def markdown(r: dict[str, Any]) -> str:
                         "",
                     )
                 )
+    untraced = (memory or {}).get("untraced", {})
+    if untraced.get("rss_kib_per_cached_case") is not None:
+        rows.append(
+            (
+                "Memory per cached case without tracemalloc: RSS; in use / free in malloc's"
+                " heaps; outside them",
+                f"{untraced['rss_kib_per_cached_case']:.0f} KiB;"
+                f" {untraced.get('glibc_in_use_kib_per_cached_case', 0):.0f} /"
+                f" {untraced.get('glibc_free_kib_per_cached_case', 0):.0f} KiB;"
+                f" {untraced.get('outside_glibc_kib_per_cached_case', 0):.0f} KiB",
+                "",
+            )
+        )
     if memory and memory.get("evicted_traced_kib_per_case") is not None:
         rows.append(
             (

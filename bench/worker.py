@@ -16,6 +16,8 @@ passed through: no per-workflow re-import). Unset, the worker is as shipped.
 every SIGUSR1, writes what Python has allocated (total, and by file of the allocating
 line) to FILE as JSON: set against the process's RSS it says which part of a cached
 case's memory is Python objects and which is native (the SDK's Rust core, allocator).
+With ``BENCH_TRACEMALLOC_OFF=1`` as well, the file has glibc's count of malloc's heaps
+alone and tracemalloc never starts (its bookkeeping would be in those heaps).
 
 Ready when its log says ``worker polling task queue`` (``bench.stack`` waits for it).
 """
@@ -105,11 +107,17 @@ def _glibc_malloc() -> dict[str, int]:
     }
 
 
-def _trace_memory(out: str) -> None:
-    tracemalloc.start(1)
+def _trace_memory(out: str, *, trace: bool = True) -> None:
+    """On SIGUSR1, write what is allocated to ``out``; ``trace`` False: glibc's count
+    alone, with no tracemalloc (whose own bookkeeping sits in malloc's heaps)."""
+    if trace:
+        tracemalloc.start(1)
 
     def dump(*_: object) -> None:
         gc.collect()  # what is held, not garbage awaiting the cycle collector
+        if not trace:
+            _write(out, {"traced_bytes": 0, "glibc": _glibc_malloc(), "by_file": {}, "by_line": {}})
+            return
         snapshot = tracemalloc.take_snapshot().filter_traces(
             [tracemalloc.Filter(False, tracemalloc.__file__)]
         )
@@ -124,12 +132,16 @@ def _trace_memory(out: str) -> None:
                 for s in snapshot.statistics("lineno")[:60]
             },
         }
-        tmp = out + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(data, f)
-        os.replace(tmp, out)
+        _write(out, data)
 
     signal.signal(signal.SIGUSR1, dump)
+
+
+def _write(out: str, data: dict[str, Any]) -> None:
+    tmp = out + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, out)
 
 
 def main() -> None:
@@ -140,7 +152,7 @@ def main() -> None:
             "usage: [BENCH_WORKER_VARIANT=...] python -m bench.worker {case,naive,floor}"
         )
     if trace := os.environ.get("BENCH_TRACEMALLOC"):
-        _trace_memory(trace)
+        _trace_memory(trace, trace=os.environ.get("BENCH_TRACEMALLOC_OFF") != "1")
     whn_worker.build_worker = _build_worker(workload, variant)  # type: ignore[assignment]
     print(f"bench worker: {workload}, {variant or 'as shipped'}", file=sys.stderr, flush=True)
     whn_worker.main()
