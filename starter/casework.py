@@ -8,8 +8,6 @@ and case.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,24 +17,10 @@ from activities.owed import owed_context
 from activities.store import note_context
 from domain.case import TEAMS, Role
 from domain.queue import STAFF_STAGES, age_text, band, next_action, stages_for
-from starter.errors import RejectedError, UnavailableError
+from starter.errors import RejectedError
+from starter.store import case_store
 from whn.codec import Keyring
-from whn.db import create_pool
 from whn.sealed import unseal
-
-
-@asynccontextmanager
-async def _connect(dsn: str) -> AsyncIterator[asyncpg.Pool]:
-    try:
-        pool = await create_pool(dsn, max_size=2)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as err:
-        raise UnavailableError(
-            f"PostgreSQL could not be reached: {str(err).splitlines()[0]}"
-        ) from None
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 async def staff_roles(conn: asyncpg.Connection | asyncpg.Pool, actor: str) -> list[str] | str:
@@ -166,7 +150,7 @@ async def queue(
         raise RejectedError(f"--role: one of {', '.join(r.value for r in Role)} (got {role!r})")
     if team is not None and team not in TEAMS:
         raise RejectedError(f"--team: unknown team {team!r} (one of {', '.join(TEAMS)})")
-    async with _connect(dsn) as pool:
+    async with case_store(dsn) as pool:
         roles = await staff_roles(pool, actor)
         if isinstance(roles, str):
             raise RejectedError(roles)
@@ -269,7 +253,7 @@ async def case_file(
 ) -> dict[str, Any]:
     """The report as given, the details questions with their replies, staff notes, the
     assessment and the intelligence summary: personal data, read by staff only, audited."""
-    async with _connect(dsn) as pool, pool.acquire() as conn:
+    async with case_store(dsn) as pool, pool.acquire() as conn:
         roles = await staff_roles(conn, actor)
         reason = roles if isinstance(roles, str) else None
         await conn.execute(

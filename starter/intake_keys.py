@@ -26,6 +26,7 @@ from domain.case import case_workflow_id, receipt_code_for
 from domain.report import Report
 from starter.cli import AsOpt, JsonOpt, emit, emit_rows, run_as
 from starter.staff import _audit, _change, _check_id, _Refused, _require_supervisor
+from starter.store import Connection
 
 KEY_PREFIX = "whn_ik_"
 
@@ -55,7 +56,7 @@ def key_hash(key: str) -> str:
 _COLUMNS = "name, prefix, created_at, created_by, revoked_at, last_used_at"
 
 
-async def store_key(conn: asyncpg.Connection, name: str, key: str, *, created_by: str) -> IntakeKey:
+async def store_key(conn: Connection, name: str, key: str, *, created_by: str) -> IntakeKey:
     """Record ``key`` (its hash) for the intake system ``name``."""
     row = await conn.fetchrow(
         f"INSERT INTO intake_keys (name, key_hash, prefix, created_by) VALUES ($1, $2, $3, $4)"

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-import asyncpg
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import (
     Client,
@@ -26,6 +25,7 @@ from temporalio.service import RPCError
 
 from domain.case import ActionResult, CaseInput, CaseView, Reopen
 from domain.victims import reopen_target, state_from_view
+from starter import store
 from starter.errors import RejectedError, UnavailableError
 from starter.refs import resolve_workflow_id
 from workflows.case import CaseWorkflow
@@ -61,32 +61,10 @@ async def authorise(database_url: str | None, actor: str, workflow_id: str) -> N
     """The roster check every staff action has (``CaseStore.authorise``), audited alike."""
     if database_url is None:
         raise UnavailableError("no case store configured to check the roster (WHN_DATABASE_URL)")
-    rule = Reopen.rule
-    try:
-        conn = await asyncpg.connect(database_url, timeout=5)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as err:
-        raise UnavailableError(f"the case store could not be reached: {err}") from None
-    try:
-        row = await conn.fetchrow("SELECT roles, active FROM staff WHERE staff_id = $1", actor)
-        reason: str | None = None
-        if row is None:
-            reason = f"unknown staff id {actor!r}"
-        elif not row["active"]:
-            reason = f"staff {actor!r} is disabled"
-        elif not rule.roles.intersection(row["roles"]):
-            reason = rule.wrong_role(actor, row["roles"])
-        await conn.execute(
-            "INSERT INTO audit_log (actor, action, workflow_id, allowed, reason)"
-            " VALUES ($1, 'reopen', $2, $3, $4)",
-            actor,
-            workflow_id,
-            reason is None,
-            reason,
+    async with store.case_store(database_url, max_size=1, down="the case store") as pool:
+        await store.authorise(
+            pool, actor, Reopen.rule.name, Reopen.rule.roles, workflow_id=workflow_id
         )
-    finally:
-        await conn.close()
-    if reason is not None:
-        raise RejectedError(reason)
 
 
 async def _refuse_open(handle: WorkflowHandle[Any, Any]) -> RejectedError:

@@ -37,43 +37,12 @@ from domain.compliance import SPLITS, ComplianceReport, SplitBy, SummaryInput
 from starter.cli import client_for, run
 from starter.errors import RejectedError, UnavailableError
 from starter.report_render import render_csv, render_html
-from whn.db import create_pool
+from starter.store import authorise, case_store
 from whn.settings import Settings, get_settings
 from workflows.case import CaseWorkflow
 from workflows.summary import SUMMARY_WORKFLOW_ID, SupervisorSummaryWorkflow
 
-
-async def _pool(dsn: str) -> asyncpg.Pool:
-    try:
-        return await create_pool(dsn, max_size=2)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as err:
-        raise UnavailableError(
-            f"PostgreSQL could not be reached: {str(err).splitlines()[0]}"
-        ) from None
-
-
-async def authorise_supervisor(pool: asyncpg.Pool, actor: str, action: str) -> None:
-    """Refuse (RejectedError) unless ``actor`` is an active supervisor; audit either way."""
-    row = await pool.fetchrow("SELECT roles, active FROM staff WHERE staff_id = $1", actor)
-    reason: str | None = None
-    if row is None:
-        reason = f"unknown staff id {actor!r}"
-    elif not row["active"]:
-        reason = f"staff {actor!r} is disabled"
-    elif Role.SUPERVISOR.value not in row["roles"]:
-        reason = f"{action} needs the role supervisor; {actor} has " + (
-            ", ".join(row["roles"]) or "no role"
-        )
-    await pool.execute(
-        "INSERT INTO audit_log (actor, action, workflow_id, allowed, reason)"
-        " VALUES ($1, $2, NULL, $3, $4)",
-        actor,
-        action,
-        reason is None,
-        reason,
-    )
-    if reason is not None:
-        raise RejectedError(reason)
+_SUPERVISOR = {Role.SUPERVISOR}
 
 
 async def make_report(
@@ -89,17 +58,17 @@ async def make_report(
     """The report, for ``actor`` (a supervisor), from the database in ``settings``."""
     if date_to < date_from:
         raise RejectedError("--to: must not be before --from")
-    pool = await _pool(settings.database_url)
-    try:
-        await authorise_supervisor(pool, actor, "report")
-        return await compliance_report(
-            pool, date_from=date_from, date_to=date_to, team=team, splits=splits, as_of=as_of
-        )
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
-        # A database gone mid-report, or one without the projection (migration 005).
-        raise UnavailableError(f"PostgreSQL: {type(err).__name__}: {err}".splitlines()[0]) from None
-    finally:
-        await pool.close()
+    async with case_store(settings.database_url) as pool:
+        try:
+            await authorise(pool, actor, "report", _SUPERVISOR)
+            return await compliance_report(
+                pool, date_from=date_from, date_to=date_to, team=team, splits=splits, as_of=as_of
+            )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as err:
+            # A database gone mid-report, or one without the projection (migration 005).
+            raise UnavailableError(
+                f"PostgreSQL: {type(err).__name__}: {err}".splitlines()[0]
+            ) from None
 
 
 def _actor(actor: str | None) -> str:
@@ -245,15 +214,12 @@ def rebuild(
     who = _actor(actor)
 
     async def program(settings: Settings) -> tuple[int, int, int]:
-        pool = await _pool(settings.database_url)
-        try:
-            await authorise_supervisor(pool, who, "rebuild-deadlines")
+        async with case_store(settings.database_url) as pool:
+            await authorise(pool, who, "rebuild-deadlines", _SUPERVISOR)
             found = gone = 0
             if from_temporal:
                 found, gone = await backfill_from_temporal(await client_for(settings), pool)
             return await rebuild_deadlines(pool), found, gone
-        finally:
-            await pool.close()
 
     rows, found, gone = run(program, prog="whn-admin")
     if from_temporal:
@@ -311,11 +277,8 @@ def summary_schedule(
     who = _actor(actor)
 
     async def program(settings: Settings) -> str:
-        pool = await _pool(settings.database_url)
-        try:
-            await authorise_supervisor(pool, who, "summary-schedule")
-        finally:
-            await pool.close()
+        async with case_store(settings.database_url) as pool:
+            await authorise(pool, who, "summary-schedule", _SUPERVISOR)
         client = await client_for(settings)
         return await schedule_summary(
             client, task_queue=settings.task_queue, hour=hour, minute=minute

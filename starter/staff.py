@@ -17,33 +17,19 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-import asyncpg
 import typer
 
 from domain.case import Role
 from domain.effects import StaffMember
 from starter.cli import AsOpt, JsonOpt, emit, emit_rows, run_as
-from starter.errors import RejectedError, UnavailableError
+from starter.errors import RejectedError
+from starter.store import Connection, case_store, refusal
 
 _STAFF_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-@asynccontextmanager
-async def _connect(dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    try:
-        conn = await asyncpg.connect(dsn, timeout=10)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as err:
-        raise UnavailableError(
-            f"PostgreSQL could not be reached: {str(err).splitlines()[0]}"
-        ) from None
-    try:
-        yield conn
-    finally:
-        await conn.close()
-
-
 async def _audit(
-    conn: asyncpg.Connection, actor: str, action: str, allowed: bool, reason: str | None
+    conn: Connection, actor: str, action: str, allowed: bool, reason: str | None
 ) -> None:
     await conn.execute(
         "INSERT INTO audit_log (actor, action, workflow_id, allowed, reason)"
@@ -60,12 +46,12 @@ class _Refused(Exception):
 
 
 @asynccontextmanager
-async def _change(dsn: str, actor: str, action: str) -> AsyncIterator[asyncpg.Connection]:
+async def _change(dsn: str, actor: str, action: str) -> AsyncIterator[Connection]:
     """A transaction for one roster action; a refusal inside it is audited, then raised.
 
     The refusal is written after the rollback, so it is kept while the change is not.
     """
-    async with _connect(dsn) as conn:
+    async with case_store(dsn, max_size=1) as pool, pool.acquire() as conn:
         try:
             async with conn.transaction():
                 # One roster change at a time: the bootstrap check and the last-supervisor
@@ -77,18 +63,11 @@ async def _change(dsn: str, actor: str, action: str) -> AsyncIterator[asyncpg.Co
             raise RejectedError(str(refused)) from None
 
 
-async def _require_supervisor(conn: asyncpg.Connection, actor: str, action: str) -> None:
+async def _require_supervisor(conn: Connection, actor: str, action: str) -> None:
     """Refuse unless ``actor`` is an active supervisor."""
     row = await conn.fetchrow("SELECT roles, active FROM staff WHERE staff_id = $1", actor)
-    if row is None:
-        raise _Refused(f"unknown staff id {actor!r}")
-    if not row["active"]:
-        raise _Refused(f"staff {actor!r} is disabled")
-    if Role.SUPERVISOR.value not in row["roles"]:
-        raise _Refused(
-            f"{action} needs the role supervisor; {actor} has "
-            + (", ".join(row["roles"]) or "no role")
-        )
+    if (reason := refusal(row, actor, action, {Role.SUPERVISOR})) is not None:
+        raise _Refused(reason)
 
 
 def _check_id(staff_id: str, what: str = "staff id") -> None:
