@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.queue import STAFF_STAGES, stages_for
-from starter.casework import count_sql, queue, queue_sql
+from starter.casework import QueueView, count_sql, queue, queue_sql
 from whn import db
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -68,21 +68,21 @@ def _views(now: datetime) -> dict[str, tuple[str, list[Any]]]:
         return tuple(s.value for s in stages_for([role]))
 
     return {
-        "call_handler": queue_sql(stages=st("call_handler"), now=now, limit=50),
-        "imu": queue_sql(stages=st("imu"), now=now, limit=50),
-        "officer_team": queue_sql(stages=st("officer"), team="lpt-cambridge", now=now, limit=50),
+        "call_handler": queue_sql(QueueView(now, st("call_handler")), limit=50),
+        "imu": queue_sql(QueueView(now, st("imu")), limit=50),
+        "officer_team": queue_sql(QueueView(now, st("officer"), team="lpt-cambridge"), limit=50),
         "supervisor_untouched": queue_sql(
-            stages=tuple(s.value for s in STAFF_STAGES), since=now - REVIEW, now=now, limit=50
+            QueueView(now, tuple(s.value for s in STAFF_STAGES), since=now - REVIEW), limit=50
         ),
-        "mine": queue_sql(stages=None, holder="staff-3", now=now, limit=50),
+        "mine": queue_sql(QueueView(now, holder="staff-3"), limit=50),
     }
 
 
 def _counts(now: datetime) -> dict[str, tuple[str, list[Any]]]:
     return {
-        "call_handler": count_sql(stages=("awaiting_review",), now=now),
+        "call_handler": count_sql(QueueView(now, ("awaiting_review",))),
         "supervisor_untouched": count_sql(
-            stages=tuple(s.value for s in STAFF_STAGES), since=now - REVIEW, now=now
+            QueueView(now, tuple(s.value for s in STAFF_STAGES), since=now - REVIEW)
         ),
     }
 

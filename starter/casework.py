@@ -8,6 +8,7 @@ and case.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,33 +51,34 @@ _QUEUE_COLUMNS = """receipt_code, stage, priority, due_at, overdue, flags, team,
 _QUEUE_ORDER = "ORDER BY priority, due_at, received_at, receipt_code"
 
 
-def _conditions(
-    args: list[Any], *, team: str | None, holder: str | None, since: datetime | None
-) -> str:
-    """The WHERE clause every part of a view shares; appends its parameters to ``args``."""
-    where = ["closed_at IS NULL"]
-    if team is not None:
-        args.append(team)
-        where.append(f"team = ${len(args)}")
-    if holder is not None:
-        args.append(holder)
-        where.append(f"claimed_by = ${len(args)} AND claimed_until > $1")
-    if since is not None:
-        args.append(since)
-        where.append(f"coalesce(touched_at, received_at) < ${len(args)}")
-        where.append("(claimed_by IS NULL OR claimed_until <= $1)")
-    return " AND ".join(where)
+@dataclass(frozen=True)
+class QueueView:
+    """Which open cases a queue shows: in ``stages`` (None: any), of ``team``, held by
+    ``holder``, untouched since ``since``; ``now`` decides which claims still hold."""
+
+    now: datetime
+    stages: tuple[str, ...] | None = None
+    team: str | None = None
+    holder: str | None = None
+    since: datetime | None = None
+
+    def conditions(self, args: list[Any]) -> str:
+        """The WHERE clause every part of the view shares; appends its parameters to ``args``."""
+        where = ["closed_at IS NULL"]
+        if self.team is not None:
+            args.append(self.team)
+            where.append(f"team = ${len(args)}")
+        if self.holder is not None:
+            args.append(self.holder)
+            where.append(f"claimed_by = ${len(args)} AND claimed_until > $1")
+        if self.since is not None:
+            args.append(self.since)
+            where.append(f"coalesce(touched_at, received_at) < ${len(args)}")
+            where.append("(claimed_by IS NULL OR claimed_until <= $1)")
+        return " AND ".join(where)
 
 
-def queue_sql(
-    *,
-    stages: tuple[str, ...] | None,
-    team: str | None = None,
-    holder: str | None = None,
-    since: datetime | None = None,
-    now: datetime,
-    limit: int,
-) -> tuple[str, list[Any]]:
+def queue_sql(view: QueueView, *, limit: int) -> tuple[str, list[Any]]:
     """The queue's query and its parameters (``$1`` is now, ``$2`` the limit).
 
     One index scan per stage, each in the index's order (``cases_queue_idx``, or
@@ -85,12 +87,12 @@ def queue_sql(
     role's cases (15,000 at 50,000 open) for the first 50 was most of the time
     (bench/queue.py).
     """
-    args: list[Any] = [now, limit]
-    common = _conditions(args, team=team, holder=holder, since=since)
-    if not stages:
+    args: list[Any] = [view.now, limit]
+    common = view.conditions(args)
+    if not view.stages:
         return f"SELECT {_QUEUE_COLUMNS} FROM cases WHERE {common} {_QUEUE_ORDER} LIMIT $2", args
     parts = []
-    for stage in stages:
+    for stage in view.stages:
         args.append(stage)
         parts.append(
             f"(SELECT {_QUEUE_COLUMNS} FROM cases WHERE {common} AND stage = ${len(args)}"
@@ -104,19 +106,12 @@ def queue_sql(
 COUNT_CAP = 1_000  # "1000+ waiting": an exact figure past this costs a scan of them all
 
 
-def count_sql(
-    *,
-    stages: tuple[str, ...] | None,
-    team: str | None = None,
-    holder: str | None = None,
-    since: datetime | None = None,
-    now: datetime,
-) -> tuple[str, list[Any]]:
+def count_sql(view: QueueView) -> tuple[str, list[Any]]:
     """How many cases the same view holds, up to ``COUNT_CAP`` + 1 (``$1`` is now)."""
-    args: list[Any] = [now]
-    common = _conditions(args, team=team, holder=holder, since=since)
-    if stages:
-        args.append(list(stages))
+    args: list[Any] = [view.now]
+    common = view.conditions(args)
+    if view.stages:
+        args.append(list(view.stages))
         common += f" AND stage = ANY(${len(args)}::text[])"
     args.append(COUNT_CAP + 1)
     # $1 appears only in some views: name it in all, so its type is always known.
@@ -165,16 +160,16 @@ async def queue(
             stages = stages_for([Role.OFFICER.value])
         else:
             stages = stages_for(roles)
-        view: dict[str, Any] = {
-            "stages": tuple(s.value for s in stages) if stages is not None else None,
-            "team": team,
-            "holder": actor if mine else None,
-            "since": now - review_deadline if untouched else None,
-            "now": now,
-        }
-        sql, args = queue_sql(**view, limit=limit)
+        view = QueueView(
+            now=now,
+            stages=tuple(s.value for s in stages) if stages is not None else None,
+            team=team,
+            holder=actor if mine else None,
+            since=now - review_deadline if untouched else None,
+        )
+        sql, args = queue_sql(view, limit=limit)
         rows = await pool.fetch(sql, *args)
-        sql, args = count_sql(**view)
+        sql, args = count_sql(view)
         waiting = await pool.fetchval(sql, *args)
         letters = []
         if not mine and team is None and _sends_letters([role] if role else roles):
