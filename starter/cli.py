@@ -56,6 +56,15 @@ def run(program: Callable[[Settings], Awaitable[T]], *, prog: str) -> T:
         raise typer.Exit(PayloadKeyError.exit_code) from None
 
 
+def run_with_client(call: Callable[[Client, Settings], Awaitable[T]], *, prog: str) -> T:
+    """Run ``call(client, settings)`` on a connected client (``client_for``), as ``run``."""
+
+    async def program(settings: Settings) -> T:
+        return await call(await client_for(settings), settings)
+
+    return run(program, prog=prog)
+
+
 def settings_for(prog: str) -> Settings:
     """The settings (read once per process); a malformed one is a line and exit 1."""
     try:

@@ -9,12 +9,12 @@ from typing import Annotated
 import typer
 
 from starter import intake
-from starter.cli import client_for, emit, main_of, run
+from starter.cli import JsonOpt, client_for, emit, main_of, run, run_with_client
 from starter.errors import RejectedError
 from whn.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object")]
+RefArg = Annotated[str, typer.Argument(help="receipt code or crime reference")]
 
 
 @app.command()
@@ -46,17 +46,17 @@ def submit(
 
 @app.command()
 def details(
-    ref: Annotated[str, typer.Argument(help="receipt code or crime reference")],
+    ref: RefArg,
     text: Annotated[str, typer.Option("--text", help="the reporter's reply")],
     as_json: JsonOpt = False,
 ) -> None:
     """Pass on the reporter's reply to a request for details."""
-
-    async def program(settings: Settings) -> str:
-        client = await client_for(settings)
-        return await intake.details(client, ref, text, database_url=settings.database_url)
-
-    workflow_id = run(program, prog="whn-intake")
+    workflow_id = run_with_client(
+        lambda client, settings: intake.details(
+            client, ref, text, database_url=settings.database_url
+        ),
+        prog="whn-intake",
+    )
     emit(
         as_json,
         {"ref": ref, "workflow_id": workflow_id, "delivered": True},
@@ -65,17 +65,12 @@ def details(
 
 
 @app.command()
-def status(
-    ref: Annotated[str, typer.Argument(help="receipt code or crime reference")],
-    as_json: JsonOpt = False,
-) -> None:
+def status(ref: RefArg, as_json: JsonOpt = False) -> None:
     """Where a case is: stage and references (no personal data), as the HTTP API gives it."""
-
-    async def program(settings: Settings) -> intake.CaseStatus:
-        client = await client_for(settings)
-        return await intake.status(client, ref, database_url=settings.database_url)
-
-    found = run(program, prog="whn-intake")
+    found = run_with_client(
+        lambda client, settings: intake.status(client, ref, database_url=settings.database_url),
+        prog="whn-intake",
+    )
     refs = [r for r in (found.crime_reference, found.investigation_reference) if r]
     text = f"{found.receipt_code} [{found.stage.value}]" + "".join(f" {r}" for r in refs)
     emit(as_json, found.model_dump(mode="json"), text + (" (closed)" if found.closed else ""))
