@@ -733,7 +733,8 @@ class Run:
         last = done[-1]
         rate = last["parking"]["parked_per_s"] or 0.1
         measure_s = last["level_s"] - last["parking"]["parked_s"]
-        need_min = ((level - last["cases"]) / rate + measure_s + 30) / 60
+        # A fifth more for parking: the rate falls as the server's database grows.
+        need_min = ((level - last["cases"]) / rate * 1.2 + measure_s + 30) / 60
         left_min = budget - self.elapsed_min()
         if need_min <= left_min:
             return None
