@@ -29,9 +29,11 @@ How to add a staff action
    The decorator refuses the wrong stage before anything reaches history, serialises
    the action with the others, checks the stage again and authorises the actor
    (audited); the body only does the action.
-3. Its command in ``starter/admin_cli.py``: ``@app.command(Reopen.rule.name)`` calling
-   ``_act(ref, Reopen, as_json, actor=_actor(actor), ...)``. ``starter.admin.act``
-   finds the update from the model (``update_for``); nothing else to register.
+3. Its command in ``starter/admin_cli.py``: one line in the table of actions,
+   ``_action(Reopen, "summary", _option("--reason"), ...)``, naming the options that
+   are the model's fields (``fields=`` maps them where they differ). The command is the
+   rule's name; ``starter.admin.act`` finds the update from the model
+   (``update_for``); nothing else to register.
 4. Its letter, if it sends one: an entry in ``domain/letters.py`` (audience, subject,
    body; wording functions for any placeholder made from facts), sent with
    ``await self._send("reopened", "reopened", after_decision=True, reason=...)``, and a
