@@ -60,6 +60,9 @@ def build_worker(
         activities=[
             store.open_case,
             store.record_change,
+            store.commit,
+            store.begin,
+            store.open_and_screen,
             store.issue_reference,
             store.authorise,
             store.check_staff,

@@ -8,18 +8,30 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.projection import count_results, event_number, project_deadlines
+from activities.rules import (
+    imu_outcome,
+    name_outcome,
+    route_case,
+    screen_report,
+    working_days_after,
+)
 from domain.actions import action_rule
 from domain.effects import (
     Authorise,
+    Begin,
+    Begun,
     CaseChange,
+    Commit,
     ControlRoomAlert,
     IssueReference,
     OpenCase,
     Referral,
+    ScreenRequest,
     StaffCheck,
     StaffMember,
 )
 from domain.references import format_crime_reference, format_investigation_reference
+from domain.screening import Screening
 from whn.codec import Keyring
 from whn.sealed import seal
 
@@ -82,6 +94,121 @@ async def _verdict(
     return StaffMember(staff_id=row["staff_id"], name=row["name"], roles=list(row["roles"]))
 
 
+async def _issue(
+    conn: asyncpg.Connection | PoolConnectionProxy, force_code: str, request: IssueReference
+) -> str:
+    """The case's reference of this kind: issued once, gapless, the same on every retry."""
+    async with conn.transaction():
+        existing = await conn.fetchval(
+            "SELECT reference FROM case_references WHERE workflow_id = $1 AND kind = $2",
+            request.workflow_id,
+            request.kind,
+        )
+        if existing is not None:
+            return str(existing)
+        sequence = await conn.fetchval(
+            """INSERT INTO reference_counters (kind, year, value) VALUES ($1, $2, 1)
+               ON CONFLICT (kind, year)
+               DO UPDATE SET value = reference_counters.value + 1
+               RETURNING value""",
+            request.kind,
+            request.year,
+        )
+        if request.kind == "crime":
+            reference = format_crime_reference(force_code, sequence, request.year)
+            column = "crime_reference"
+        else:
+            reference = format_investigation_reference(sequence, request.year)
+            column = "investigation_reference"
+        await conn.execute(
+            "INSERT INTO case_references (reference, workflow_id, kind) VALUES ($1, $2, $3)",
+            reference,
+            request.workflow_id,
+            request.kind,
+        )
+        await conn.execute(
+            f"UPDATE cases SET {column} = $2, updated_at = now() WHERE workflow_id = $1",
+            request.workflow_id,
+            reference,
+        )
+        return reference
+
+
+async def _authorise(
+    conn: asyncpg.Connection | PoolConnectionProxy, request: Authorise
+) -> StaffMember:
+    """The actor checked against the roster for the action; the answer audited either way."""
+    rule = action_rule(request.action)
+    row, reason = await _roster_entry(conn, request.actor)
+    if row is not None and reason is None:
+        if not rule.roles.intersection(row["roles"]):
+            reason = rule.wrong_role(request.actor, row["roles"])
+        elif request.override_claim_of and "supervisor" not in row["roles"]:
+            reason = (
+                f"the case is held by {request.override_claim_of}: only they or a"
+                " supervisor may act on it"
+            )
+    return await _verdict(
+        conn,
+        row,
+        reason,
+        actor=request.actor,
+        action=request.action,
+        workflow_id=request.workflow_id,
+    )
+
+
+async def _open(conn: asyncpg.Connection | PoolConnectionProxy, case: OpenCase) -> None:
+    """The case row and its first event (a retry finds them and does nothing)."""
+    await conn.execute(
+        """INSERT INTO cases (workflow_id, receipt_code, submission_id, stage, priority,
+               category, report, received_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           ON CONFLICT (workflow_id) DO NOTHING""",
+        case.workflow_id,
+        case.receipt_code,
+        case.submission_id,
+        case.stage,
+        case.priority,
+        case.category,
+        case.report.model_dump(mode="json"),
+        case.received_at,
+    )
+    await conn.execute(
+        """INSERT INTO case_events (workflow_id, event_key, at, actor, event, detail)
+           VALUES ($1, 'received', $2, 'intake', 'received', $3)
+           ON CONFLICT (workflow_id, event_key) DO NOTHING""",
+        case.workflow_id,
+        case.received_at,
+        {"channel": case.report.channel.value, "category": case.category},
+    )
+
+
+async def _insert_referral(
+    conn: asyncpg.Connection | PoolConnectionProxy, referral: Referral
+) -> None:
+    await conn.execute(
+        """INSERT INTO referrals (workflow_id, kind, agency, due_at)
+           VALUES ($1, $2, $3, $4) ON CONFLICT (workflow_id, kind) DO NOTHING""",
+        referral.workflow_id,
+        referral.kind,
+        referral.agency,
+        referral.due_at,
+    )
+
+
+async def _insert_alert(
+    conn: asyncpg.Connection | PoolConnectionProxy, alert: ControlRoomAlert
+) -> None:
+    await conn.execute(
+        """INSERT INTO control_room_alerts (workflow_id, attempt, indicators)
+           VALUES ($1, $2, $3) ON CONFLICT (workflow_id, attempt) DO NOTHING""",
+        alert.workflow_id,
+        alert.attempt,
+        alert.indicators,
+    )
+
+
 class NotAuthorisedError(ApplicationError):
     """A staff action refused by the roster (unknown person, disabled, or missing role)."""
 
@@ -103,39 +230,43 @@ class CaseStore:
     async def open_case(self, case: OpenCase) -> None:
         """Insert the case row and its first event; a retry finds them and does nothing."""
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                """INSERT INTO cases (workflow_id, receipt_code, submission_id, stage, priority,
-                       category, report, received_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                   ON CONFLICT (workflow_id) DO NOTHING""",
-                case.workflow_id,
-                case.receipt_code,
-                case.submission_id,
-                case.stage,
-                case.priority,
-                case.category,
-                case.report.model_dump(mode="json"),
-                case.received_at,
-            )
-            await conn.execute(
-                """INSERT INTO case_events (workflow_id, event_key, at, actor, event, detail)
-                   VALUES ($1, 'received', $2, 'intake', 'received', $3)
-                   ON CONFLICT (workflow_id, event_key) DO NOTHING""",
-                case.workflow_id,
-                case.received_at,
-                {"channel": case.report.channel.value, "category": case.category},
-            )
+            await _open(conn, case)
 
     @activity.defn
     async def record_change(self, change: CaseChange) -> None:
         """Append an event and update the case's columns, both or neither."""
+        await self.commit(Commit(workflow_id=change.workflow_id, changes=[change]))
+
+    @activity.defn
+    async def commit(self, commit: Commit) -> None:
+        """Append a case's events in order and update its columns, its referrals and
+        control-room alerts with them: all or nothing, each event once (by its key)."""
         async with self._pool.acquire() as conn, conn.transaction():
+            results = await self._write(conn, commit)
+        count_results(results)
+
+    @activity.defn
+    async def open_and_screen(self, case: OpenCase) -> Screening:
+        """Step 1's first local activity: the case opened (as ``open_case``), then the
+        report screened (triage and the right agency)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await _open(conn, case)
+        return await screen_report(ScreenRequest(report=case.report, received_at=case.received_at))
+
+    async def _write(
+        self, conn: asyncpg.Connection | PoolConnectionProxy, commit: Commit
+    ) -> list[tuple[str, str]]:
+        """``commit``'s rows, inside the caller's transaction; the deadline results to count."""
+        workflow_id = commit.workflow_id
+        values: dict[str, object] = {}
+        latest: CaseChange | None = None  # the newest change written that knows the deadlines
+        for change in commit.changes:
             inserted = await conn.fetchval(
                 """INSERT INTO case_events (workflow_id, event_key, at, actor, event, detail)
                    VALUES ($1, $2, $3, $4, $5, $6)
                    ON CONFLICT (workflow_id, event_key) DO NOTHING
                    RETURNING id""",
-                change.workflow_id,
+                workflow_id,
                 change.event_key,
                 change.at,
                 change.actor,
@@ -143,7 +274,7 @@ class CaseStore:
                 change.detail,
             )
             if inserted is None:
-                return
+                continue  # written by an earlier attempt
             if change.event in _CLAIM_EVENTS:
                 # Claims, releases, lapses and reassignments are in the audit log too.
                 await conn.execute(
@@ -152,21 +283,21 @@ class CaseStore:
                     change.at,
                     change.actor,
                     change.event,
-                    change.workflow_id,
+                    workflow_id,
                     ", ".join(f"{k} {v}" for k, v in sorted(change.detail.items())) or None,
                 )
             for note in change.notes:
                 key_id, sealed = seal(
                     self._keyring,
                     note.text,
-                    context=note_context(change.workflow_id, change.event_key, note.kind),
+                    context=note_context(workflow_id, change.event_key, note.kind),
                 )
                 await conn.execute(
                     """INSERT INTO case_notes (workflow_id, event_key, at, kind, request, step,
                            actor, key_id, sealed)
                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                        ON CONFLICT DO NOTHING""",
-                    change.workflow_id,
+                    workflow_id,
                     change.event_key,
                     change.at,
                     note.kind,
@@ -176,96 +307,79 @@ class CaseStore:
                     key_id,
                     sealed,
                 )
-            values = change.fields.given()
+            # Columns in event order: a later change's value wins, as one UPDATE each would.
+            values.update(change.fields.given())
             if change.actor not in _NOT_STAFF:
                 values["touched_at"] = change.at
-            if values:
-                names = sorted(values)
-                assignments = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(names))
-                await conn.execute(
-                    f"UPDATE cases SET {assignments}, updated_at = now() WHERE workflow_id = $1",
-                    change.workflow_id,
-                    *(values[name] for name in names),
-                )
-            results = await project_deadlines(
-                conn,
-                change.workflow_id,
-                change.deadlines,
-                event=event_number(change.event_key),
-            )
-            # The queue's order: the earliest deadline staff still owe (missed ones too),
-            # from the projection, so an older change committed late never sets it.
+            if change.deadlines is not None:
+                latest = change
+        for referral in commit.referrals:
+            await _insert_referral(conn, referral)
+        for alert in commit.alerts:
+            await _insert_alert(conn, alert)
+        if values:
+            names = sorted(values)
+            assignments = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(names))
             await conn.execute(
-                """UPDATE cases SET due_at = (
-                       SELECT min(d.due_at) FROM case_deadlines d
-                       WHERE d.workflow_id = $1 AND d.met_at IS NULL
-                         AND d.promise <> ALL($2::text[]))
-                   WHERE workflow_id = $1""",
-                change.workflow_id,
-                list(_REPORTER_OWES),
+                f"UPDATE cases SET {assignments}, updated_at = now() WHERE workflow_id = $1",
+                workflow_id,
+                *(values[name] for name in names),
             )
-        count_results(results)
+        if latest is None:
+            return []
+        # Each change carries the whole list as it then stood: the newest one says it all.
+        results = await project_deadlines(
+            conn, workflow_id, latest.deadlines, event=event_number(latest.event_key)
+        )
+        # The queue's order: the earliest deadline staff still owe (missed ones too),
+        # from the projection, so an older change committed late never sets it.
+        await conn.execute(
+            """UPDATE cases SET due_at = (
+                   SELECT min(d.due_at) FROM case_deadlines d
+                   WHERE d.workflow_id = $1 AND d.met_at IS NULL
+                     AND d.promise <> ALL($2::text[]))
+               WHERE workflow_id = $1""",
+            workflow_id,
+            list(_REPORTER_OWES),
+        )
+        return results
 
     @activity.defn
     async def issue_reference(self, request: IssueReference) -> str:
         """The case's reference of this kind: issued once, gapless, the same on every retry."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            existing = await conn.fetchval(
-                "SELECT reference FROM case_references WHERE workflow_id = $1 AND kind = $2",
-                request.workflow_id,
-                request.kind,
-            )
-            if existing is not None:
-                return str(existing)
-            sequence = await conn.fetchval(
-                """INSERT INTO reference_counters (kind, year, value) VALUES ($1, $2, 1)
-                   ON CONFLICT (kind, year)
-                   DO UPDATE SET value = reference_counters.value + 1
-                   RETURNING value""",
-                request.kind,
-                request.year,
-            )
-            if request.kind == "crime":
-                reference = format_crime_reference(self._force_code, sequence, request.year)
-                column = "crime_reference"
-            else:
-                reference = format_investigation_reference(sequence, request.year)
-                column = "investigation_reference"
-            await conn.execute(
-                "INSERT INTO case_references (reference, workflow_id, kind) VALUES ($1, $2, $3)",
-                reference,
-                request.workflow_id,
-                request.kind,
-            )
-            await conn.execute(
-                f"UPDATE cases SET {column} = $2, updated_at = now() WHERE workflow_id = $1",
-                request.workflow_id,
-                reference,
-            )
-            return reference
+        async with self._pool.acquire() as conn:
+            return await _issue(conn, self._force_code, request)
 
     @activity.defn
     async def authorise(self, request: Authorise) -> StaffMember:
         """Check the actor against the roster for this action; audit the answer either way."""
-        rule = action_rule(request.action)
         async with self._pool.acquire() as conn:
-            row, reason = await _roster_entry(conn, request.actor)
-            if row is not None and reason is None:
-                if not rule.roles.intersection(row["roles"]):
-                    reason = rule.wrong_role(request.actor, row["roles"])
-                elif request.override_claim_of and "supervisor" not in row["roles"]:
-                    reason = (
-                        f"the case is held by {request.override_claim_of}: only they or a"
-                        " supervisor may act on it"
-                    )
-            return await _verdict(
-                conn,
-                row,
-                reason,
-                actor=request.actor,
-                action=request.action,
-                workflow_id=request.workflow_id,
-            )
+            return await _authorise(conn, request)
+
+    @activity.defn
+    async def begin(self, begin: Begin) -> Begun:
+        """A staff action's start in one local activity: the actor authorised (audited
+        either way); then, only if allowed, its reference issued and its rules run."""
+        refused: NotAuthorisedError | None = None
+        reference: str | None = None
+        async with self._pool.acquire() as conn, conn.transaction():
+            try:
+                staff = await _authorise(conn, begin.authorise)
+            except NotAuthorisedError as refusal:
+                refused = refusal  # the refusal's audit row commits; nothing else is done
+            else:
+                if begin.reference is not None:
+                    reference = await _issue(conn, self._force_code, begin.reference)
+        if refused is not None:
+            raise refused
+        return Begun(
+            staff=staff,
+            reference=reference,
+            team=await route_case(begin.route) if begin.route else None,
+            imu_outcome=await imu_outcome(begin.imu_outcome) if begin.imu_outcome else None,
+            outcome_name=await name_outcome(begin.outcome) if begin.outcome is not None else None,
+            due=await working_days_after(begin.working_days) if begin.working_days else None,
+        )
 
     @activity.defn
     async def check_staff(self, check: StaffCheck) -> StaffMember:
@@ -294,23 +408,10 @@ class CaseStore:
     async def record_referral(self, referral: Referral) -> None:
         """Record a hand-off to another body (once per case and kind)."""
         async with self._pool.acquire() as conn:
-            await conn.execute(
-                """INSERT INTO referrals (workflow_id, kind, agency, due_at)
-                   VALUES ($1, $2, $3, $4) ON CONFLICT (workflow_id, kind) DO NOTHING""",
-                referral.workflow_id,
-                referral.kind,
-                referral.agency,
-                referral.due_at,
-            )
+            await _insert_referral(conn, referral)
 
     @activity.defn
     async def raise_control_room_alert(self, alert: ControlRoomAlert) -> None:
         """Record an emergency escalation for the control room (once per attempt)."""
         async with self._pool.acquire() as conn:
-            await conn.execute(
-                """INSERT INTO control_room_alerts (workflow_id, attempt, indicators)
-                   VALUES ($1, $2, $3) ON CONFLICT (workflow_id, attempt) DO NOTHING""",
-                alert.workflow_id,
-                alert.attempt,
-                alert.indicators,
-            )
+            await _insert_alert(conn, alert)

@@ -23,6 +23,8 @@ SIDE_EFFECTS = frozenset(
     {
         "open_case",
         "record_change",
+        "commit",
+        "open_and_screen",
         "issue_reference",
         "record_referral",
         "raise_control_room_alert",

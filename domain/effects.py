@@ -237,4 +237,43 @@ class ScreenRequest(Effect):
     received_at: datetime
 
 
+class Commit(Effect):
+    """What a case has changed since its last commit, written in one transaction
+    (``CaseStore.commit``): its events in order, and the referrals and control-room
+    alerts that went with them. Each part is idempotent (event key, kind, attempt), so
+    a retried commit writes nothing twice."""
+
+    workflow_id: str
+    changes: list[CaseChange] = Field(default_factory=list)
+    referrals: list[Referral] = Field(default_factory=list)
+    alerts: list[ControlRoomAlert] = Field(default_factory=list)
+
+
+class Begin(Effect):
+    """A staff action's first local activity (PATCH_ONE_TRANSACTION): the actor
+    authorised against the roster (audited either way) and, only if allowed, what the
+    action needs before it decides: its reference issued, the rules it asks evaluated."""
+
+    authorise: Authorise
+    reference: IssueReference | None = None
+    route: RouteRequest | None = None
+    imu_outcome: ImuOutcomeRequest | None = None
+    outcome: int | None = None  # a Home Office outcome type to name
+    working_days: WorkingDays | None = None  # a Right 6 due date
+
+
+class Begun(Effect):
+    """What ``CaseStore.begin`` answers: who acts, and what the action asked for."""
+
+    staff: StaffMember
+    reference: str | None = None
+    team: str | None = None
+    imu_outcome: ImuOutcome | None = None
+    outcome_name: str | None = None
+    due: datetime | None = None
+
+
 CaseChange.model_rebuild()
+Commit.model_rebuild()
+Begin.model_rebuild()
+Begun.model_rebuild()

@@ -62,6 +62,19 @@ histories (``docs/versioning.md``); ``tests/test_replay.py`` replays every histo
 under ``tests/histories/``. Wording, rules and table data live in activities and
 ``domain/`` and change freely.
 
+One commit per step (patch ``one-transaction-actions``)
+-----------------------------------------------------
+``self._record``, a referral and a control-room alert are kept, not written, and the
+search attributes only marked; ``self._commit()`` writes what is kept in one local
+activity (``CaseStore.commit``, one transaction, idempotent by event key) and upserts
+the attributes once. It runs at the end of every staff action (``workflows.acting``),
+after every act of the main loop, before a letter sent in place, after a letter's own
+record, before continue-as-new and completion; a new step that must be in the store
+before it awaits something long calls it itself. A staff action's first local activity
+is ``CaseStore.begin``: the authorisation (audited either way) and, only when allowed,
+what ``@staff_action(..., needs=...)`` asks for (its reference, its rules), found by the
+body in ``self._begun`` (``_issue_reference``, ``_right6_due``, ``_prepared``).
+
 Lock or test: the main loop does not take the lock
 --------------------------------------------------
 Staff actions hold ``CaseBase._lock`` from their stage check to their answer; the main

@@ -9,7 +9,9 @@ everything around the handler's body:
 - the run of the body: one action at a time (``CaseBase._lock``), the stage checked
   again (an earlier action may have moved the case on since the validator ran), the
   actor authorised against the roster by a local activity (``CaseStore.authorise``,
-  audited either way), then the body.
+  audited either way; under patch ``one-transaction-actions`` ``CaseStore.begin``,
+  which also does what the action ``needs`` first once the actor is allowed), then the
+  body, then (under that patch) one commit of everything the action changed.
 
 ``update_for(Model)`` is the update method for a model, for clients (``starter.admin``).
 """
@@ -27,9 +29,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.store import CaseStore
     from domain.actions import CLAIM_ACTIONS, ActionResult, ActionRule, StaffAction
-    from domain.effects import Authorise
+    from domain.effects import Authorise, Begin
 
-from workflows.base import DB_RETRY, DB_TIMEOUT, CaseBase
+from workflows.base import CaseBase
 
 A = TypeVar("A", bound=StaffAction)
 C = TypeVar("C", bound=CaseBase)
@@ -50,19 +52,25 @@ def wrong_stage(rule: ActionRule, case: CaseBase) -> ApplicationError:
 
 
 def staff_action(
-    model: type[A], *, check: Callable[[C, A], None] | None = None
+    model: type[A],
+    *,
+    check: Callable[[C, A], None] | None = None,
+    needs: Callable[[C, A], dict[str, Any]] | None = None,
 ) -> Callable[[Handler[C, A]], Handler[C, A]]:
     """Make ``body`` the update handler of ``model``'s action (see the module docstring).
 
     ``check`` is the action's own refusal before history, after the stage and the holder
-    checks every action makes (workflows.claims uses it).
+    checks every action makes (workflows.claims uses it). ``needs`` says what the body
+    needs first (``domain.effects.Begin``'s fields: a reference, rules): under
+    PATCH_ONE_TRANSACTION the authorisation's local activity does those too, once the
+    actor is allowed, and the body finds them in ``CaseBase._begun``.
     """
     rule = model.rule
 
     def register(body: Handler[C, A]) -> Handler[C, A]:
         @functools.wraps(body)
         async def handler(self: C, action: A) -> ActionResult:
-            async with _Acting(self, rule, action, check):
+            async with _Acting(self, rule, action, check, needs):
                 return await body(self, action)
 
         update = workflow.update(name=rule.update_name)(handler)
@@ -97,11 +105,13 @@ class _Acting:
         rule: ActionRule,
         who: StaffAction,
         check: Callable[[Any, Any], None] | None = None,
+        needs: Callable[[Any, Any], dict[str, Any]] | None = None,
     ) -> None:
         self._case = case
         self._rule = rule
         self._who = who
         self._check = check
+        self._needs = needs
 
     async def __aenter__(self) -> None:
         case = self._case
@@ -115,18 +125,20 @@ class _Acting:
                 case._check_holder(self._who.actor, override=self._who.override_claim)
             if self._check is not None:
                 self._check(case, self._who)
-            await workflow.execute_local_activity_method(
-                CaseStore.authorise,
-                Authorise(
-                    workflow_id=case._id,
-                    actor=self._who.actor,
-                    action=self._rule.name,
-                    override_claim_of=case._overriding(self._who.actor),
-                ),
-                retry_policy=DB_RETRY,
-                summary=f"Authorised {self._rule.name} for {self._who.actor}",
-                start_to_close_timeout=DB_TIMEOUT,
+            authorise = Authorise(
+                workflow_id=case._id,
+                actor=self._who.actor,
+                action=self._rule.name,
+                override_claim_of=case._overriding(self._who.actor),
             )
+            summary = f"Authorised {self._rule.name} for {self._who.actor}"
+            if case._one_transaction:
+                needs = self._needs(case, self._who) if self._needs else {}
+                case._begun = await case._in_store(
+                    CaseStore.begin, Begin(authorise=authorise, **needs), summary
+                )
+            else:
+                await case._in_store(CaseStore.authorise, authorise, summary)
         except ActivityError as err:
             case._lock.release()
             cause = err.cause
@@ -141,5 +153,11 @@ class _Acting:
             raise
 
     async def __aexit__(self, *exc: object) -> None:
-        self._case._changes += 1
-        self._case._lock.release()
+        try:
+            self._case._begun = None
+            # PATCH_ONE_TRANSACTION: what the action changed is in the store before it
+            # answers (even when it failed part way, as each write was before).
+            await self._case._commit()
+        finally:
+            self._case._changes += 1
+            self._case._lock.release()

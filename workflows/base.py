@@ -33,10 +33,14 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
     )
     from domain.effects import (
+        Begun,
         CaseChange,
         CaseNote,
+        Commit,
+        ControlRoomAlert,
         IssueReference,
         ReferenceKind,
+        Referral,
         WorkingDays,
     )
     from whn import attributes as sa
@@ -51,6 +55,12 @@ DB_RETRY = RetryPolicy(
 HISTORY_LIMIT = 2_000
 # "Immediately": a few minutes' grace for the mail server, then it is a missed promise.
 RECEIPT_GRACE = timedelta(minutes=5)
+
+# workflow.patched ids: one per change to workflow code made while cases are open.
+# From this one on, a case keeps what it changes (events, referrals, control-room alerts,
+# search attributes) until the end of the staff action or the step that changed it, and
+# writes it then in one local activity (``CaseStore.commit``) and one upsert.
+PATCH_ONE_TRANSACTION = "one-transaction-actions"
 
 # Deadlines the reporter, not the force, has to meet: missing them is not "overdue".
 _REPORTER_OWES = ("details_reply",)
@@ -67,28 +77,92 @@ class CaseBase:
     _inbox: list[DetailsReply]
     _changes: int
     _letters: list[asyncio.Task[None]]
+    # PATCH_ONE_TRANSACTION: what is kept for the next commit (``_commit``).
+    _one_transaction: bool = False
+    _kept: tuple[list[CaseChange], list[Referral], list[ControlRoomAlert]]
+    _attributes_dirty: bool = False
+    _commit_lock: asyncio.Lock
+    # What the running staff action's first local activity answered (CaseStore.begin).
+    _begun: Begun | None = None
+
+    def _start_keeping(self) -> None:
+        """Called once, first thing in a run: whether this case commits once per action."""
+        self._one_transaction = workflow.patched(PATCH_ONE_TRANSACTION)
+        self._kept = ([], [], [])
+        self._commit_lock = asyncio.Lock()
+
+    async def _in_store(self, method: Any, arg: Any, summary: str) -> Any:
+        """A short write to (or read of) the case store, as a local activity retried
+        until PostgreSQL is back: a case never gives up on its own records."""
+        return await workflow.execute_local_activity_method(
+            method, arg, retry_policy=DB_RETRY, summary=summary, start_to_close_timeout=DB_TIMEOUT
+        )
+
+    async def _refer(self, referral: Referral, summary: str) -> None:
+        """A hand-off to another body, recorded (once per case and kind)."""
+        if self._one_transaction:
+            self._kept[1].append(referral)
+            return
+        await self._in_store(CaseStore.record_referral, referral, summary)
+
+    def _take_kept(self) -> Commit | None:
+        changes, referrals, alerts = self._kept
+        if not (changes or referrals or alerts):
+            return None
+        self._kept = ([], [], [])
+        return Commit(workflow_id=self._id, changes=changes, referrals=referrals, alerts=alerts)
+
+    async def _commit(self) -> None:
+        """Write what the case has kept (PATCH_ONE_TRANSACTION): the search attributes
+        once, then the writes in one local activity. Commits run one at a time, in
+        order; one that finds its writes taken by a commit still running waits for it,
+        so a caller returns only once what it changed is in the store."""
+        if not self._one_transaction:
+            return
+        self._write_attributes()
+        async with self._commit_lock:
+            commit = self._take_kept()
+            if commit is None:
+                return
+            events = ", ".join(c.event.replace("_", " ") for c in commit.changes)
+            await self._in_store(CaseStore.commit, commit, f"Recorded: {events}"[:200])
+            self._changes += 1
+
+    def _reference_request(self, kind: ReferenceKind) -> IssueReference:
+        return IssueReference(workflow_id=self._id, kind=kind, year=workflow.now().year)
 
     async def _issue_reference(self, kind: ReferenceKind, now: datetime) -> str:
         """The case's crime or investigation reference: issued once, the same on retry."""
-        reference: str = await workflow.execute_local_activity_method(
+        if self._begun is not None and self._begun.reference is not None:
+            return self._begun.reference  # issued with the action's authorisation
+        reference: str = await self._in_store(
             CaseStore.issue_reference,
             IssueReference(workflow_id=self._id, kind=kind, year=now.year),
-            retry_policy=DB_RETRY,
-            summary=f"{kind.capitalize()} reference issued",
-            start_to_close_timeout=DB_TIMEOUT,
+            f"{kind.capitalize()} reference issued",
         )
         return reference
 
     async def _right6_due(self, start: datetime, days: int) -> datetime:
         """Victims' Code Right 6: ``days`` working days after ``start`` (bank holidays)."""
-        due: datetime = await workflow.execute_local_activity(
+        if self._begun is not None and self._begun.due is not None:
+            return self._begun.due  # worked out with the action's authorisation
+        due: datetime = await self._rule(
             working_days_after,
             WorkingDays(start=start, days=days),
-            retry_policy=DB_RETRY,
-            summary=f"Right 6 due in {days} working day(s)",
-            start_to_close_timeout=DB_TIMEOUT,
+            f"Right 6 due in {days} working day(s)",
         )
         return due
+
+    def _prepared(self, name: str) -> Any:
+        """What the running action's authorisation also worked out (``Begun.<name>``),
+        or None: the body then asks for it itself."""
+        return getattr(self._begun, name) if self._begun is not None else None
+
+    async def _rule(self, fn: Any, arg: Any, summary: str) -> Any:
+        """A rule evaluated by its own local activity (the rules live in activities)."""
+        return await workflow.execute_local_activity(
+            fn, arg, retry_policy=DB_RETRY, summary=summary, start_to_close_timeout=DB_TIMEOUT
+        )
 
     def _open_request(self) -> DetailsRequestState | None:
         if self.case.stage != Stage.AWAITING_DETAILS or not self.case.details:
@@ -184,27 +258,29 @@ class CaseBase:
         self.case.events += 1
         now = workflow.now()
         self.case.timeline.append(TimelineEntry(at=now, event=event, actor=actor))
+        change = CaseChange(
+            workflow_id=self._id,
+            event_key=f"{self.case.events:05d}.{event}",
+            at=now,
+            actor=actor,
+            event=event,
+            detail=detail or {},
+            fields={
+                **(fields or {}),
+                "overdue": self._overdue(),
+                "flags": list(self.case.flags),
+            },
+            deadlines=[d.model_copy() for d in self.case.deadlines],
+            notes=notes or [],
+        )
+        if self._one_transaction:
+            # Kept for the commit, which wakes the main loop (not each record: an action
+            # half done would have the loop commit its first half on its own).
+            self._kept[0].append(change)
+            return
         self._changes += 1
-        await workflow.execute_local_activity_method(
-            CaseStore.record_change,
-            CaseChange(
-                workflow_id=self._id,
-                event_key=f"{self.case.events:05d}.{event}",
-                at=now,
-                actor=actor,
-                event=event,
-                detail=detail or {},
-                fields={
-                    **(fields or {}),
-                    "overdue": self._overdue(),
-                    "flags": list(self.case.flags),
-                },
-                deadlines=[d.model_copy() for d in self.case.deadlines],
-                notes=notes or [],
-            ),
-            retry_policy=DB_RETRY,
-            summary=f"Recorded: {event.replace('_', ' ')}",
-            start_to_close_timeout=DB_TIMEOUT,
+        await self._in_store(
+            CaseStore.record_change, change, f"Recorded: {event.replace('_', ' ')}"
         )
 
     async def _set_stage(
@@ -254,6 +330,16 @@ class CaseBase:
         return "\n".join(lines)
 
     def _upsert_attributes(self) -> None:
+        """The search attributes from the case as it is: now, or (PATCH_ONE_TRANSACTION)
+        once at the next commit."""
+        self._attributes_dirty = True
+        if not self._one_transaction:
+            self._write_attributes()
+
+    def _write_attributes(self) -> None:
+        if not self._attributes_dirty:
+            return
+        self._attributes_dirty = False
         c = self.case
         updates: list[SearchAttributeUpdate[Any]] = [
             sa.CASE_STAGE.value_set(c.stage.value),

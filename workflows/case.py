@@ -57,6 +57,7 @@ class CaseWorkflow(ReviewSteps, ImuSteps, AfterRecording, ClaimSteps, OwedSteps)
         self._inbox: list[DetailsReply] = []
         self._changes = 0
         self._letters: list[asyncio.Task[None]] = []
+        self._start_keeping()  # before any handler runs: the patch marker comes first
 
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseView:
@@ -67,10 +68,12 @@ class CaseWorkflow(ReviewSteps, ImuSteps, AfterRecording, ClaimSteps, OwedSteps)
         while not self.case.stage.is_closed:
             await self._wait_for_change_or_time()
             await self._process_inbox()
-            await fire(self._stage_work)
+            await self._commit()
+            await fire(self._stage_work, then=self._commit)
             await self._on_time()
             if self._history_too_long():
                 await workflow.wait_condition(self._settled)
+                await self._commit()
                 self.case.runs += 1
                 workflow.continue_as_new(
                     CaseInput(
@@ -84,6 +87,7 @@ class CaseWorkflow(ReviewSteps, ImuSteps, AfterRecording, ClaimSteps, OwedSteps)
         # A letter still owed to a reporter without email keeps the case open for
         # letter-sent (workflows.owed; none are owed in cases from before the patch).
         await workflow.wait_condition(lambda: self._settled() and self.owed_done())
+        await self._commit()
         workflow.set_current_details(f"Closed: {self.case.stage.value}")
         # The whole state goes in the result: a reopening starts from it.
         return self.view().model_copy(update={"final_state": self.case})
@@ -146,7 +150,7 @@ class CaseWorkflow(ReviewSteps, ImuSteps, AfterRecording, ClaimSteps, OwedSteps)
     async def _on_time(self) -> None:
         """Act on every timer that has come due; each has a stated default."""
         now = workflow.now()
-        await fire(lambda: [t for t in self._timers() if t.when <= now])
+        await fire(lambda: [t for t in self._timers() if t.when <= now], then=self._commit)
 
     def _settled(self) -> bool:
         return workflow.all_handlers_finished() and self.letters_sent()

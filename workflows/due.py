@@ -42,8 +42,13 @@ def earliest(timers: list[Due]) -> Due | None:
     return min(timers, key=lambda t: (t.when, t.label), default=None)
 
 
-async def fire(ready: Callable[[], list[Due] | list[Work]]) -> None:
-    """Act on each entry ``ready()`` lists, re-reading the list after every act."""
+async def fire(
+    ready: Callable[[], list[Due] | list[Work]],
+    *,
+    then: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Act on each entry ``ready()`` lists, re-reading the list after every act (and
+    awaiting ``then()`` after each: the case commits what the act changed)."""
     done: set[str] = set()
     while True:
         entry = next((e for e in ready() if e.label not in done), None)
@@ -51,3 +56,5 @@ async def fire(ready: Callable[[], list[Due] | list[Work]]) -> None:
             return
         done.add(entry.label)
         await entry.act()
+        if then is not None:
+            await then()

@@ -6,6 +6,8 @@ What falls due here: no timers; stage work (``_imu_work``): the IMU's decision s
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -15,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.actions import ActionResult, ImuClose, ImuInvestigate
     from domain.assessment import Assessment
     from domain.case import INVESTIGATION_STEPS, Stage
-    from domain.effects import ImuOutcomeRequest, RouteRequest
+    from domain.effects import ImuOutcomeRequest, RouteRequest, WorkingDays
 
 from workflows.acting import staff_action
 from workflows.base import DB_RETRY, DB_TIMEOUT
@@ -23,27 +25,51 @@ from workflows.due import Work
 from workflows.investigation import InvestigationSteps
 
 
+def _imu_close_needs(case: ImuSteps, action: ImuClose) -> dict[str, Any]:
+    days = 1 if case.case.enhanced_rights else 5
+    return {
+        "imu_outcome": case._imu_outcome_request(action),
+        "working_days": WorkingDays(start=workflow.now(), days=days),
+    }
+
+
+def _investigate_needs(case: ImuSteps, action: ImuInvestigate) -> dict[str, Any]:
+    return {"reference": case._reference_request("investigation"), "route": case._route_request()}
+
+
 class ImuSteps(InvestigationSteps):
     """The IMU's decision; an investigation opened goes on to Step 4 (allocation)."""
+
+    def _route_request(self) -> RouteRequest:
+        report = self._inp.report
+        flags = report.incident.flags
+        return RouteRequest(
+            category=self.case.category,
+            domestic_abuse=bool(flags and flags.domestic_abuse),
+            hate_crime=bool(flags and flags.hate_crime),
+            under_18=report.reporter.under_18,
+            district=self.case.district,
+        )
+
+    def _imu_outcome_request(self, action: ImuClose) -> ImuOutcomeRequest:
+        suspect = self._inp.report.incident.suspect
+        identified = bool(
+            suspect and (suspect.named or suspect.name or suspect.vehicle_registration)
+        )
+        return ImuOutcomeRequest(reason=action.reason, suspect_identified=identified)
 
     def _imu_work(self) -> list[Work]:
         if self.case.stage == Stage.WITH_IMU and self.case.assessment is None:
             return [Work("assess", self._assess)]
         return []
 
-    @staff_action(ImuClose)
+    @staff_action(ImuClose, needs=_imu_close_needs)
     async def imu_close(self, action: ImuClose) -> ActionResult:
         now = workflow.now()
-        suspect = self._inp.report.incident.suspect
-        identified = bool(
-            suspect and (suspect.named or suspect.name or suspect.vehicle_registration)
-        )
-        decided = await workflow.execute_local_activity(
+        decided = self._prepared("imu_outcome") or await self._rule(
             imu_outcome,
-            ImuOutcomeRequest(reason=action.reason, suspect_identified=identified),
-            retry_policy=DB_RETRY,
-            summary=f"Outcome for IMU closure: {action.reason}",
-            start_to_close_timeout=DB_TIMEOUT,
+            self._imu_outcome_request(action),
+            f"Outcome for IMU closure: {action.reason}",
         )
         outcome, name = decided.outcome, decided.name
         days = 1 if self.case.enhanced_rights else 5
@@ -70,26 +96,14 @@ class ImuSteps(InvestigationSteps):
             f"Closed by the IMU with outcome {outcome} ({name}); the victim's letter is on its way."
         )
 
-    @staff_action(ImuInvestigate)
+    @staff_action(ImuInvestigate, needs=_investigate_needs)
     async def imu_investigate(self, action: ImuInvestigate) -> ActionResult:
         now = workflow.now()
         ref = await self._issue_reference("investigation", now)
         self.case.investigation_reference = ref
         self._meet("imu_decision")  # a reopened case's
-        report = self._inp.report
-        flags = report.incident.flags
-        team = await workflow.execute_local_activity(
-            route_case,
-            RouteRequest(
-                category=self.case.category,
-                domestic_abuse=bool(flags and flags.domestic_abuse),
-                hate_crime=bool(flags and flags.hate_crime),
-                under_18=report.reporter.under_18,
-                district=self.case.district,
-            ),
-            retry_policy=DB_RETRY,
-            summary="Team chosen by the routing table",
-            start_to_close_timeout=DB_TIMEOUT,
+        team = self._prepared("team") or await self._rule(
+            route_case, self._route_request(), "Team chosen by the routing table"
         )
         self.case.tasks = {step: None for step in INVESTIGATION_STEPS}
         await self._record(

@@ -9,6 +9,7 @@ search.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -50,6 +51,10 @@ HANDOFF_RETRY = RetryPolicy(
     maximum_attempts=10,
     non_retryable_error_types=["UnknownTeam", "TeamSystemRefused"],
 )
+
+
+def _close_needs(case: InvestigationSteps, action: CloseCase) -> dict[str, Any]:
+    return {"outcome": action.outcome}
 
 
 class InvestigationSteps(AfterRecording):
@@ -110,14 +115,10 @@ class InvestigationSteps(AfterRecording):
             f"Step {action.step} recorded; open: {', '.join(open_steps) or 'none'}."
         )
 
-    @staff_action(CloseCase)
+    @staff_action(CloseCase, needs=_close_needs)
     async def close(self, action: CloseCase) -> ActionResult:
-        name = await workflow.execute_local_activity(
-            name_outcome,
-            action.outcome,
-            retry_policy=DB_RETRY,
-            summary="Outcome named",
-            start_to_close_timeout=DB_TIMEOUT,
+        name = self._prepared("outcome_name") or await self._rule(
+            name_outcome, action.outcome, "Outcome named"
         )
         self.case.outcome = action.outcome
         await self._send(

@@ -95,6 +95,9 @@ class CaseLetters(CaseBase):
         if after_decision and workflow.patched(PATCH_LETTERS_AFTER_DECISION):
             self._letters.append(asyncio.create_task(self._send_later(notify, meets)))
             return None
+        # A letter sent in place may wait a while for the mail server: what the case
+        # changed before it is in the store first (PATCH_ONE_TRANSACTION).
+        await self._commit()
         return await self._deliver(notify, meets)
 
     async def _deliver(self, notify: Notify, meets: str | None) -> Notified:
@@ -132,11 +135,13 @@ class CaseLetters(CaseBase):
             # gives up): keep it on the case's record rather than fail the case.
             workflow.logger.error("letter %s not sent: %s", notify.purpose, err.cause or err)
             await self._record("letter_failed", "system", {"purpose": notify.purpose})
+            await self._commit()
             return
         if meets is not None and sent.sent and workflow.patched(PATCH_DEADLINE_MET_RECORDED):
             # The deadline this letter meets, met now: on the record (and in the
             # compliance projection) even when nothing else happens to the case.
             await self._record("letter_sent", "system", {"purpose": notify.purpose})
+        await self._commit()  # its record, or the letter owed (PATCH_ONE_TRANSACTION)
 
     def letters_sent(self) -> bool:
         """No letter ordered by a staff action is still on its way."""

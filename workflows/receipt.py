@@ -45,18 +45,22 @@ class ReceiptSteps(CaseLetters):
         self._deadline("receipt", self._received_at + RECEIPT_GRACE)
         self._deadline("crime_recording_decision", self._received_at + inp.timings.review_deadline)
         self._deadline("crn_or_explanation", self._received_at + inp.timings.crn_deadline)
+        opened = OpenCase(
+            workflow_id=self._id,
+            receipt_code=inp.receipt_code,
+            submission_id=report.submission_id,
+            report=report,
+            received_at=self._received_at,
+            stage=Stage.RECEIVED.value,
+            priority=self.case.priority.value,
+            category=self.case.category,
+        )
+        if self._one_transaction:
+            await self._open_and_screen(opened)
+            return
         await workflow.execute_local_activity_method(
             CaseStore.open_case,
-            OpenCase(
-                workflow_id=self._id,
-                receipt_code=inp.receipt_code,
-                submission_id=report.submission_id,
-                report=report,
-                received_at=self._received_at,
-                stage=Stage.RECEIVED.value,
-                priority=self.case.priority.value,
-                category=self.case.category,
-            ),
+            opened,
             retry_policy=DB_RETRY,
             summary="Case opened in the case store",
             start_to_close_timeout=DB_TIMEOUT,
@@ -75,6 +79,24 @@ class ReceiptSteps(CaseLetters):
             start_to_close_timeout=DB_TIMEOUT,
         )
         await self._screened(screening)
+
+    async def _open_and_screen(self, opened: OpenCase) -> None:
+        """Step 1 (PATCH_ONE_TRANSACTION): the case opened and the report screened in one
+        local activity; the receipt (the case is ``received`` while it waits for the mail
+        server); then screening and its answer, committed together."""
+        screening: Screening = await self._in_store(
+            CaseStore.open_and_screen,
+            opened,
+            "Case opened and screened: triage and right agency",
+        )
+        self.case.timeline.append(
+            TimelineEntry(at=self._received_at, event="received", actor="intake")
+        )
+        self._upsert_attributes()
+        await self._send("receipt", "receipt", meets="receipt")  # the attributes go first
+        await self._set_stage(Stage.SCREENING, "system", "screening started")
+        await self._screened(screening)
+        await self._commit()
 
     async def _screened(self, screening: Screening) -> None:
         """Step 1's answer: an emergency, another agency's, or on to a call handler."""
@@ -119,15 +141,15 @@ class ReceiptSteps(CaseLetters):
         self.case.next_emergency_alert_at = (
             workflow.now() + self._inp.timings.emergency_ack_deadline
         )
-        await workflow.execute_local_activity_method(
-            CaseStore.raise_control_room_alert,
-            ControlRoomAlert(
-                workflow_id=self._id, attempt=attempt, indicators=self.case.emergency_indicators
-            ),
-            retry_policy=DB_RETRY,
-            summary=f"Control room alert {attempt} recorded",
-            start_to_close_timeout=DB_TIMEOUT,
+        alert = ControlRoomAlert(
+            workflow_id=self._id, attempt=attempt, indicators=self.case.emergency_indicators
         )
+        if self._one_transaction:
+            self._kept[2].append(alert)  # committed before the alert's letter goes
+        else:
+            await self._in_store(
+                CaseStore.raise_control_room_alert, alert, f"Control room alert {attempt} recorded"
+            )
         await self._send(
             "control_room_alert",
             f"control-room-alert-{attempt}",
@@ -156,12 +178,9 @@ class ReceiptSteps(CaseLetters):
         self.case.redirected_to = agency_name
         self._meet("crime_recording_decision")
         self._close_open_request()
-        await workflow.execute_local_activity_method(
-            CaseStore.record_referral,
+        await self._refer(
             Referral(workflow_id=self._id, kind="redirect", agency=agency_name),
-            retry_policy=DB_RETRY,
-            summary=f"Referral to {agency_name} recorded",
-            start_to_close_timeout=DB_TIMEOUT,
+            f"Referral to {agency_name} recorded",
         )
         facts: dict[str, Any] = {"agency_name": agency_name, "reason": reason}
         if agency is not None:

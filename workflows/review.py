@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import Any
 
 from temporalio import workflow
 
@@ -14,7 +15,6 @@ with workflow.unsafe.imports_passed_through():
     import email_validator  # noqa: F401  (pydantic's EmailStr loads it lazily: load it here)
 
     from activities.rules import working_days_after
-    from activities.store import CaseStore
     from domain.actions import (
         ActionResult,
         NotACrime,
@@ -32,6 +32,10 @@ from workflows.receipt import ReceiptSteps
 
 # workflow.patched ids: one per change to workflow code made while cases are open.
 PATCH_DETAILS_RECEIPT = "details-reply-acknowledged"
+
+
+def _crime_needs(case: ReviewSteps, action: RecordCrime) -> dict[str, Any]:
+    return {"reference": case._reference_request("crime")}
 
 
 class ReviewSteps(ReceiptSteps):
@@ -149,7 +153,7 @@ class ReviewSteps(ReceiptSteps):
         )
         return self._result("Question recorded and on its way to the reporter.")
 
-    @staff_action(RecordCrime)
+    @staff_action(RecordCrime, needs=_crime_needs)
     async def record_crime(self, action: RecordCrime) -> ActionResult:
         now = workflow.now()
         crn = await self._issue_reference("crime", now)
@@ -218,14 +222,11 @@ class ReviewSteps(ReceiptSteps):
             start_to_close_timeout=DB_TIMEOUT,
         )
         self._deadline("victim_support_referral", due)
-        await workflow.execute_local_activity_method(
-            CaseStore.record_referral,
+        await self._refer(
             Referral(
                 workflow_id=self._id, kind="victim_support", agency="Victim Support", due_at=due
             ),
-            retry_policy=DB_RETRY,
-            summary="Victim support referral recorded",
-            start_to_close_timeout=DB_TIMEOUT,
+            "Victim support referral recorded",
         )
         await self._send(
             "victim_support_referral",

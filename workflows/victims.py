@@ -8,11 +8,13 @@ its input, and ``_reopen`` (called by ``run()`` before anything else) performs i
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.case import ActionResult, Reopen, Stage
+    from domain.effects import WorkingDays
     from domain.letters import NO_NOTE
     from domain.victims import (
         RecordSuspectEvent,
@@ -29,6 +31,11 @@ from workflows.letters import CaseLetters
 # Each victim update has a deadline: its planned time and this much grace.
 UPDATE_GRACE = timedelta(hours=1)
 PATCH_AGREED_UPDATES = "agreed-updates"
+
+
+def _suspect_event_needs(case: AfterRecording, action: RecordSuspectEvent) -> dict[str, Any]:
+    days = right6_days(enhanced_rights=case.case.enhanced_rights)
+    return {"working_days": WorkingDays(start=workflow.now(), days=days)}
 
 
 class AfterRecording(CaseLetters):
@@ -65,6 +72,7 @@ class AfterRecording(CaseLetters):
             await self._set_stage(
                 target, reopen.actor, f"reopened from {closed_at.value}: new information"
             )
+            await self._commit()
             self._reopen_done = True
             self._changes += 1
 
@@ -79,7 +87,7 @@ class AfterRecording(CaseLetters):
         if self._inp.reopen is None:
             raise ValueError("this run of the case was not started by a reopening")
 
-    @staff_action(RecordSuspectEvent)
+    @staff_action(RecordSuspectEvent, needs=_suspect_event_needs)
     async def suspect_event(self, action: RecordSuspectEvent) -> ActionResult:
         now = workflow.now()
         event = action.event

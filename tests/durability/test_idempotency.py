@@ -18,7 +18,7 @@ from temporalio.worker import Worker
 from activities.mail import Mailer
 from activities.store import CaseStore
 from domain.case import RecordCrime, Stage
-from domain.effects import IssueReference, Notified, Notify
+from domain.effects import Begin, Begun, IssueReference, Notified, Notify
 from domain.references import parse_crime_reference
 from starter.intake import submit
 from tests.durability.ledger import counter, ledger
@@ -122,6 +122,14 @@ class _FailAfterWrite:
         self._fail_first(f"reference:{request.kind}")
         return reference
 
+    @activity.defn(name="begin")
+    async def begin(self, request: Begin) -> Begun:
+        # A staff action's start issues its reference (patch one-transaction-actions).
+        begun = await self._store.begin(request)
+        if request.reference is not None:
+            self._fail_first(f"reference:{request.reference.kind}")
+        return begun
+
     @activity.defn(name="notify")
     async def notify(self, request: Notify) -> Notified:
         sent = await self._mailer.notify(request)
@@ -130,13 +138,17 @@ class _FailAfterWrite:
 
 
 def _worker_with(client, db_pool, settings, task_queue, flaky: _FailAfterWrite) -> Worker:  # type: ignore[no-untyped-def]
-    """build_worker's worker, with issue_reference and notify swapped for ``flaky``'s."""
+    """build_worker's worker, with issue_reference, begin and notify swapped for ``flaky``'s."""
     with pytest.MonkeyPatch.context() as patch:
         # Capture build_worker's arguments: a second real Worker on one task queue and
         # client is refused by the SDK, even one never run.
         patch.setattr("worker.Worker", lambda client, **options: options)
         options: dict[str, Any] = build_worker(client, db_pool, settings, task_queue=task_queue)  # type: ignore[assignment]
-    swapped = {"issue_reference": flaky.issue_reference, "notify": flaky.notify}
+    swapped = {
+        "issue_reference": flaky.issue_reference,
+        "begin": flaky.begin,
+        "notify": flaky.notify,
+    }
     activities = [a for a in options["activities"] if a.__name__ not in swapped]
     assert len(activities) == len(options["activities"]) - len(swapped)
     return Worker(client, **{**options, "activities": [*activities, *swapped.values()]})
