@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.screening import Screening
 
 from workflows.acting import staff_action
-from workflows.base import DB_RETRY, DB_TIMEOUT, RECEIPT_GRACE
+from workflows.base import RECEIPT_GRACE
 from workflows.due import Due
 from workflows.letters import PATCH_LETTERS_AFTER_DECISION, CaseLetters
 
@@ -45,49 +45,25 @@ class ReceiptSteps(CaseLetters):
         self._deadline("receipt", self._received_at + RECEIPT_GRACE)
         self._deadline("crime_recording_decision", self._received_at + inp.timings.review_deadline)
         self._deadline("crn_or_explanation", self._received_at + inp.timings.crn_deadline)
-        opened = OpenCase(
-            workflow_id=self._id,
-            receipt_code=inp.receipt_code,
-            submission_id=report.submission_id,
-            report=report,
-            received_at=self._received_at,
-            stage=Stage.RECEIVED.value,
-            priority=self.case.priority.value,
-            category=self.case.category,
-        )
-        if self._one_transaction:
-            await self._open_and_screen(opened)
-            return
-        await workflow.execute_local_activity_method(
-            CaseStore.open_case,
-            opened,
-            retry_policy=DB_RETRY,
-            summary="Case opened in the case store",
-            start_to_close_timeout=DB_TIMEOUT,
-        )
-        self.case.timeline.append(
-            TimelineEntry(at=self._received_at, event="received", actor="intake")
-        )
-        self._upsert_attributes()
-        await self._send("receipt", "receipt", meets="receipt")
-        await self._set_stage(Stage.SCREENING, "system", "screening started")
-        screening: Screening = await workflow.execute_local_activity(
-            screen_report,
-            ScreenRequest(report=report, received_at=self._received_at),
-            retry_policy=DB_RETRY,
-            summary="Screened: triage and right agency",
-            start_to_close_timeout=DB_TIMEOUT,
-        )
-        await self._screened(screening)
-
-    async def _open_and_screen(self, opened: OpenCase) -> None:
-        """Step 1 (PATCH_ONE_TRANSACTION): the case opened and the report screened in one
-        local activity; the receipt (the case is ``received`` while it waits for the mail
-        server); then screening and its answer, committed together."""
-        screening: Screening = await self._in_store(
-            CaseStore.open_and_screen,
-            opened,
-            "Case opened and screened: triage and right agency",
+        # Under PATCH_ONE_TRANSACTION the case is opened and the report screened in one
+        # local activity, and screening is committed with its answer after the receipt
+        # (the case is ``received`` while the receipt waits for the mail server).
+        one = self._one_transaction
+        opened = await self._in_store(
+            CaseStore.open_and_screen if one else CaseStore.open_case,
+            OpenCase(
+                workflow_id=self._id,
+                receipt_code=inp.receipt_code,
+                submission_id=report.submission_id,
+                report=report,
+                received_at=self._received_at,
+                stage=Stage.RECEIVED.value,
+                priority=self.case.priority.value,
+                category=self.case.category,
+            ),
+            "Case opened and screened: triage and right agency"
+            if one
+            else "Case opened in the case store",
         )
         self.case.timeline.append(
             TimelineEntry(at=self._received_at, event="received", actor="intake")
@@ -95,6 +71,15 @@ class ReceiptSteps(CaseLetters):
         self._upsert_attributes()
         await self._send("receipt", "receipt", meets="receipt")  # the attributes go first
         await self._set_stage(Stage.SCREENING, "system", "screening started")
+        screening: Screening = (
+            opened
+            if one
+            else await self._rule(
+                screen_report,
+                ScreenRequest(report=report, received_at=self._received_at),
+                "Screened: triage and right agency",
+            )
+        )
         await self._screened(screening)
         await self._commit()
 
