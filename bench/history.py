@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
@@ -35,6 +36,17 @@ SIDE_EFFECTS = frozenset(
 )
 
 _LOCAL_ACTIVITY_MARKER = "core_local_activity"
+
+# Calls that make several of the writes above in one transaction (patch
+# one-transaction-actions): a plan made of them is no longer one call per write.
+BATCHED = frozenset({"commit", "begin", "open_and_screen"})
+NAIVE_PLAN = Path(__file__).with_name("naive_plan.json")
+
+
+def naive_plan() -> dict[str, list[str]]:
+    """The common path's side effects one call each (see bench/naive_plan.json)."""
+    plan: dict[str, list[str]] = json.loads(NAIVE_PLAN.read_text())["plan"]
+    return plan
 
 
 def _event_name(event_type: int) -> str:

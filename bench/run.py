@@ -309,6 +309,12 @@ class Run:
             await worker.stop()
         summary = history.summarise(one)
         self.plan = history.side_effect_plan(one)
+        if any(name in history.BATCHED for calls in self.plan.values() for name in calls):
+            # Our writes are batched (one-transaction-actions): naive does the same
+            # writes one call each, as a plain implementation would (bench/naive_plan.json).
+            summary["side_effects_by_step_batched"] = self.plan
+            self.plan = history.naive_plan()
+            summary["naive_plan"] = "bench/naive_plan.json (one call per write)"
         self.results["history"] = summary
         self.results["history_events_per_case"] = summary["events"]
 
