@@ -22,7 +22,6 @@ import gc
 import gzip
 import importlib.util
 import json
-import os
 import subprocess
 import time
 import tracemalloc
@@ -31,19 +30,10 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from whn.shared_data import shared_data
+
 ROOT = Path(__file__).resolve().parent.parent
-_SHARED_DATA = next(
-    (
-        p
-        for p in (
-            Path(os.environ["WHN_SHARED_DATA"]) if os.environ.get("WHN_SHARED_DATA") else None,
-            ROOT.parent / "shared" / "data",
-            Path("/work/shared/data"),  # this machine's copy, for a clone made elsewhere
-        )
-        if p is not None and p.is_dir()
-    ),
-    ROOT.parent / "shared" / "data",
-)
+_SHARED_DATA = shared_data()
 CODEPOINT = _SHARED_DATA / "codepoint-open-2014" / "csv"
 RESULTS = ROOT / "bench" / "results" / "postcodes.json"
 OLD_TABLE = "849e18a:domain/data/postcodes.json"

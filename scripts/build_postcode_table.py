@@ -35,7 +35,6 @@ import base64
 import csv
 import gzip
 import json
-import os
 import re
 import sys
 import zlib
@@ -43,19 +42,10 @@ from array import array
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from whn.shared_data import shared_data
+
 ROOT = Path(__file__).resolve().parent.parent
-_SHARED_DATA = next(
-    (
-        p
-        for p in (
-            Path(os.environ["WHN_SHARED_DATA"]) if os.environ.get("WHN_SHARED_DATA") else None,
-            ROOT.parent / "shared" / "data",
-            Path("/work/shared/data"),  # this machine's copy, for a clone made elsewhere
-        )
-        if p is not None and p.is_dir()
-    ),
-    ROOT.parent / "shared" / "data",
-)
+_SHARED_DATA = shared_data()
 SOURCE = _SHARED_DATA / "codepoint-open-2014"
 TARGET = ROOT / "domain" / "data" / "postcode_areas.json.gz"
 THRESHOLD = 1.0

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import os
 import subprocess
 import sys
 import time
@@ -23,20 +22,10 @@ from domain.agency import right_agency
 from domain.postcodes import load_postcode_data, osgb36_to_bng, wgs84_to_bng
 from domain.report import Report
 from tests.domain.conftest import BASE
+from whn.shared_data import shared_data
 
 ROOT = Path(__file__).resolve().parents[2]
-_SHARED_DATA = next(
-    (
-        p
-        for p in (
-            Path(os.environ["WHN_SHARED_DATA"]) if os.environ.get("WHN_SHARED_DATA") else None,
-            ROOT.parent / "shared" / "data",
-            Path("/work/shared/data"),  # this machine's copy, for a clone made elsewhere
-        )
-        if p is not None and p.is_dir()
-    ),
-    ROOT.parent / "shared" / "data",
-)
+_SHARED_DATA = shared_data()
 CODEPOINT = _SHARED_DATA / "codepoint-open-2014"
 
 # The police force areas of the counties and unitary authorities of these three postcode
