@@ -22,6 +22,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from whn.devstack.chromium import HEADLESS_FLAGS
 from whn.devstack.temporal_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,19 +30,8 @@ BIN = Path(sys.executable).parent
 OUT = ROOT / "docs" / "screenshots"
 
 
-# Headless Chromium on a machine with no network: without the background-networking
-# flags it keeps trying (and failing) to reach Google's hosts.
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-]
+# The tests' headless flags, scrollbars hidden for the pictures.
+CHROMIUM_FLAGS = [*HEADLESS_FLAGS, "--hide-scrollbars"]
 
 
 def chromium() -> str:

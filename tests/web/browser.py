@@ -17,18 +17,9 @@ import pytest
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, async_playwright
 
+from whn.devstack.chromium import CHROMIUM, HEADLESS_FLAGS
+
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +30,7 @@ async def browser() -> AsyncIterator[Browser]:
     )
     assert await vendor.wait() == 0, "scripts/vendor_govuk.py failed"
     async with async_playwright() as p:
-        chromium = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        chromium = await p.chromium.launch(executable_path=CHROMIUM, args=HEADLESS_FLAGS)
         yield chromium
         await chromium.close()
 
