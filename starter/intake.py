@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -142,6 +143,11 @@ async def _same_report(
         )
 
 
+# A caller's own refusal of the case it found (the HTTP API's "not one of yours"),
+# asked before anything else is done with it.
+CaseCheck = Callable[[WorkflowExecutionDescription], Awaitable[None]]
+
+
 async def details(
     client: Client,
     ref: str,
@@ -149,6 +155,7 @@ async def details(
     *,
     database_url: str | None = None,
     require_open_request: bool = False,
+    check: CaseCheck | None = None,
 ) -> str:
     """Pass on the reporter's reply to a details request; returns the case's workflow id.
 
@@ -163,6 +170,8 @@ async def details(
     except ValidationError as err:
         raise RejectedError(f"--text: {err.errors()[0]['msg']}") from None
     description = await describe_case(client, ref, database_url=database_url)
+    if check is not None:
+        await check(description)
     stage = description.typed_search_attributes.get(sa.CASE_STAGE)
     if require_open_request and stage != Stage.AWAITING_DETAILS.value:
         raise ConflictError(f"case {ref} has no open request for details (stage {stage})")
@@ -176,10 +185,14 @@ async def details(
     return description.id
 
 
-async def status(client: Client, ref: str, *, database_url: str | None = None) -> CaseStatus:
+async def status(
+    client: Client, ref: str, *, database_url: str | None = None, check: CaseCheck | None = None
+) -> CaseStatus:
     """Where the case ``ref`` names is: stage and references, from Temporal (no worker needed)."""
     require_encryption(client)
     description = await describe_case(client, ref, database_url=database_url)
+    if check is not None:
+        await check(description)
     attrs = description.typed_search_attributes
     stage = Stage(attrs.get(sa.CASE_STAGE) or Stage.RECEIVED.value)
     return CaseStatus(

@@ -16,13 +16,12 @@ from typing import Any
 import asyncpg
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
-from temporalio.client import Client
+from temporalio.client import WorkflowExecutionDescription
 
 from domain.case import case_workflow_id, receipt_code_for
 from starter import intake
 from starter.errors import ConflictError, NotFoundError, RejectedError, UnavailableError
 from starter.intake_keys import record_request, record_source, source_of
-from starter.refs import describe_case
 from web.deps import ClientDep, IntakeSystem, PoolDep, SettingsDep
 from web.errors import ErrorBody
 from whn.settings import Settings
@@ -57,15 +56,17 @@ async def bounded(settings: Settings) -> AsyncIterator[None]:
         ) from None
 
 
-async def own_case(
-    client: Client, pool: asyncpg.Pool, settings: Settings, source: str, ref: str
-) -> None:
-    """NotFoundError, as for a reference we do not know, unless ``source`` submitted the
-    case ``ref`` names: an intake system reads and writes its own cases, never another
-    system's (nor those started by whn-intake or the Python function)."""
-    description = await describe_case(client, ref, database_url=settings.database_url)
-    if await source_of(pool, description.id) != source:
-        raise NotFoundError(f"unknown reference {ref}")
+def own_case(pool: asyncpg.Pool, source: str, ref: str) -> intake.CaseCheck:
+    """The check that ``source`` submitted the case ``ref`` names, else NotFoundError, as
+    for a reference we do not know: an intake system reads and writes its own cases,
+    never another system's (nor those started by whn-intake or the Python function).
+    Asked on the description the intake call looks up anyway (one describe a request)."""
+
+    async def check(description: WorkflowExecutionDescription) -> None:
+        if await source_of(pool, description.id) != source:
+            raise NotFoundError(f"unknown reference {ref}")
+
+    return check
 
 
 class Created(BaseModel):
@@ -158,9 +159,13 @@ async def send_details(
     except ValidationError as err:
         raise RejectedError(intake.describe_validation_error(err)) from None
     async with bounded(settings):
-        await own_case(client, pool, settings, source, ref)
         workflow_id = await intake.details(
-            client, ref, body.text, database_url=settings.database_url, require_open_request=True
+            client,
+            ref,
+            body.text,
+            database_url=settings.database_url,
+            require_open_request=True,
+            check=own_case(pool, source, ref),
         )
     await record_request(pool, source, "intake-details", workflow_id, None)
     return Delivered(ref=ref, delivered=True)
@@ -176,5 +181,6 @@ async def case_status(
     ref: str, source: IntakeSystem, settings: SettingsDep, client: ClientDep, pool: PoolDep
 ) -> intake.CaseStatus:
     async with bounded(settings):
-        await own_case(client, pool, settings, source, ref)
-        return await intake.status(client, ref, database_url=settings.database_url)
+        return await intake.status(
+            client, ref, database_url=settings.database_url, check=own_case(pool, source, ref)
+        )
