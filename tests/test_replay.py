@@ -41,6 +41,7 @@ from domain.case import CaseInput, CaseView, Stage, Timings
 from whn.codec import CodecKeyError, EncryptionCodec, generate_key
 from whn.settings import Settings
 from whn.temporal import data_converter
+from workflows.base import BUNDLES, PATCH_BUNDLE_2026_12
 from workflows.case import CaseWorkflow
 
 HERE = Path(__file__).parent / "histories"
@@ -170,6 +171,12 @@ def _patch_ids() -> set[str]:
     return ids
 
 
+def _taken(facts: Facts) -> set[str]:
+    """The patches a history's case took: by their own markers, or by a bundle's."""
+    bundled = {patch for bundle, ids in BUNDLES if bundle in facts.patches for patch in ids}
+    return facts.patches | bundled
+
+
 def _missing() -> dict[str, set[str]]:
     """Each part of the process that no recorded history shows."""
     facts = [_facts_of(p) for p in HISTORIES]
@@ -179,7 +186,7 @@ def _missing() -> dict[str, set[str]]:
         seen.updates |= f.updates
         seen.signals |= f.signals
         seen.fired |= f.fired
-        seen.patches |= f.patches
+        seen.patches |= _taken(f)
         seen.limited |= f.limited
         seen.finally_failed |= f.finally_failed
     defn = workflow._Definition.must_from_class(CaseWorkflow)
@@ -226,11 +233,93 @@ def test_a_patch_changes_the_sequence_wherever_its_marker_is() -> None:
         for path in HISTORIES:
             stem, _, variant = path.stem.partition(".")
             base = HERE / f"{stem}.json"
-            if variant and base.exists() and patch in _facts_of(path).patches:
-                if patch not in _facts_of(base).patches:
+            if variant and base.exists() and patch in _taken(_facts_of(path)):
+                if patch not in _taken(_facts_of(base)):
                     assert _facts_of(path).events != _facts_of(base).events, path.name
                     compared += 1
         assert compared, f"no history recorded before {patch} to compare with"
+
+
+def test_every_patch_of_a_bundle_is_a_patch_of_the_workflow() -> None:
+    for bundle, ids in BUNDLES:
+        assert bundle in _patch_ids()
+        assert ids <= _patch_ids(), f"{bundle}: {ids - _patch_ids()} are not PATCH_* ids"
+
+
+BUNDLED = sorted(HERE.glob(f"*.{PATCH_BUNDLE_2026_12}.json"))
+# A case from before the bundle: one marker per patch it took.
+UNBUNDLED = HERE / "investigated.one-transaction-actions.json"
+
+
+def _markers(path: Path) -> list[str]:
+    return [
+        _decode(e.marker_recorded_event_attributes.details["patch-data"].payloads, dict)["id"]
+        for e in _history(path).events
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and e.marker_recorded_event_attributes.marker_name == "core_patch"
+    ]
+
+
+async def test_a_bundled_case_has_one_marker_and_replays_as_an_old_one_does() -> None:
+    """A new case takes every patch with the bundle's one marker; a case recorded before
+    the bundle keeps its own markers; both replay on the current workflow."""
+    assert BUNDLED, "record them: scripts/record_histories.py --suffix bundle-2026-12"
+    for path in BUNDLED:
+        assert _markers(path) == [PATCH_BUNDLE_2026_12], path.name
+    assert len(_markers(UNBUNDLED)) > 1 and PATCH_BUNDLE_2026_12 not in _markers(UNBUNDLED)
+    replayer = Replayer(workflows=[CaseWorkflow], data_converter=_converter())
+    results = await replayer.replay_workflows(
+        _iterate([*BUNDLED, UNBUNDLED]), raise_on_replay_failure=False
+    )
+    assert results.replay_failures == {}
+
+
+def _after_update(path: Path, update: str) -> list[str]:
+    """The events from ``update`` accepted to the next update accepted (task events aside)."""
+    events: list[str] = []
+    for e in _history(path).events:
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            name = e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+            if events:
+                break
+            if name != update:
+                continue
+        if events or e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            if e.event_type not in _TASK_EVENTS:
+                events.append(EventType.Name(e.event_type).removeprefix("EVENT_TYPE_"))
+    return events
+
+
+def test_a_bundled_case_keeps_its_due_timer_while_the_time_is_unchanged() -> None:
+    """keep-due-timer: a step recorded in an investigation changes no due time; before
+    the patch the case cancelled its timer and started the same one again, now it keeps
+    it."""
+    before = _after_update(UNBUNDLED, "record_step")
+    after = _after_update(HERE / f"investigated.{PATCH_BUNDLE_2026_12}.json", "record_step")
+    assert {"TIMER_CANCELED", "TIMER_STARTED"} <= set(before)
+    assert after and not {"TIMER_CANCELED", "TIMER_STARTED"} & set(after)
+
+
+@workflow.defn(name="CaseWorkflow", sandboxed=False)
+class _Unsandboxed(CaseWorkflow):
+    """The workflow outside the sandbox, so that it sees a patched ``workflows.base``."""
+
+    @workflow.run
+    async def run(self, inp: CaseInput) -> CaseView:
+        return await super().run(inp)
+
+
+async def test_a_worker_from_before_the_bundle_cannot_replay_a_bundled_case(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A rolling deploy: a worker deployed before the bundle (no bundles: every patch
+    asked by itself, the keep-due-timer one never taken) fails a bundled case's workflow
+    task (a new worker then takes it), and still replays the cases from before."""
+    monkeypatch.setattr("workflows.base.BUNDLES", ())
+    replayer = Replayer(workflows=[_Unsandboxed], data_converter=_converter())
+    results = await replayer.replay_workflows(_iterate(BUNDLED), raise_on_replay_failure=False)
+    assert len(results.replay_failures) == len(BUNDLED)  # keyed by run id
+    await replayer.replay_workflow(_history(UNBUNDLED))
 
 
 async def test_encrypted_histories_replay_only_with_their_key() -> None:

@@ -57,7 +57,8 @@ acted on, which the recorded histories fix: append, never reorder.
 Changing what an open case does next
 ------------------------------------
 A change that alters the order of commands (activities, timers, search attributes,
-letters) of a case already running must be behind ``workflow.patched`` with recorded
+letters) of a case already running must be behind ``self._patched`` (a patch id; new
+cases take the ones in ``workflows.base.BUNDLES`` with one marker) with recorded
 histories (``docs/versioning.md``); ``tests/test_replay.py`` replays every history
 under ``tests/histories/``. Wording, rules and table data live in activities and
 ``domain/`` and change freely.

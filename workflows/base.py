@@ -57,10 +57,47 @@ HISTORY_LIMIT = 2_000
 RECEIPT_GRACE = timedelta(minutes=5)
 
 # workflow.patched ids: one per change to workflow code made while cases are open.
+#
+# Every patch is asked through ``CaseBase._patched(id)``, never ``workflow.patched``
+# directly: a new case takes the patches of the newest bundle with one marker, asked once
+# at its first activation (``_start_keeping``), instead of one marker (and one
+# TemporalChangeVersion upsert) per patch. The rules (docs/versioning.md):
+#
+# - a case whose history has a bundle's marker takes every patch of that bundle without
+#   a marker of its own; a case without one (every history from before the bundle) asks
+#   each patch by itself, as it was recorded;
+# - a bundle's set is frozen once it is deployed: never add an id to it nor take one out
+#   (either changes what a bundled case does on replay);
+# - a patch added after the newest bundle is asked by itself (its own marker, as
+#   before) until the next bundle, a new id whose set has every id of the one before and
+#   the new ones; add it first in ``BUNDLES``; older bundles stay for the cases that
+#   carry them.
+#
 # From this one on, a case keeps what it changes (events, referrals, control-room alerts,
 # search attributes) until the end of the staff action or the step that changed it, and
 # writes it then in one local activity (``CaseStore.commit``) and one upsert.
 PATCH_ONE_TRANSACTION = "one-transaction-actions"
+# The main loop's due timer is kept while the next due time is unchanged (workflows.due.DueTimer).
+PATCH_KEEP_DUE_TIMER = "keep-due-timer"
+# One marker for all of these (written out: the ids live beside their code, which imports
+# this module; tests/test_replay.py checks each is a PATCH_* id of workflows/).
+PATCH_BUNDLE_2026_12 = "bundle-2026-12"
+BUNDLES: tuple[tuple[str, frozenset[str]], ...] = (
+    (
+        PATCH_BUNDLE_2026_12,
+        frozenset(
+            {
+                PATCH_ONE_TRANSACTION,
+                PATCH_KEEP_DUE_TIMER,
+                "details-reply-acknowledged",  # workflows.review
+                "letters-after-decision",  # workflows.letters
+                "deadline-met-recorded",  # workflows.letters
+                "owed-letters",  # workflows.letters
+                "agreed-updates",  # workflows.victims
+            }
+        ),
+    ),
+)
 
 # Deadlines the reporter, not the force, has to meet: missing them is not "overdue".
 _REPORTER_OWES = ("details_reply",)
@@ -77,6 +114,8 @@ class CaseBase:
     _inbox: list[DetailsReply]
     _changes: int
     _letters: list[asyncio.Task[None]]
+    # The patches this case takes without a marker of their own (its bundle's, if any).
+    _bundled: frozenset[str] = frozenset()
     # PATCH_ONE_TRANSACTION: what is kept for the next commit (``_commit``).
     _one_transaction: bool = False
     _kept: tuple[list[CaseChange], list[Referral], list[ControlRoomAlert]]
@@ -86,10 +125,20 @@ class CaseBase:
     _begun: Begun | None = None
 
     def _start_keeping(self) -> None:
-        """Called once, first thing in a run: whether this case commits once per action."""
-        self._one_transaction = workflow.patched(PATCH_ONE_TRANSACTION)
+        """Called once, first thing in a run: the case's patch bundle (the newest for a
+        new run; on replay the one its history carries, or none), then whether it
+        commits once per action."""
+        self._bundled = next(
+            (ids for bundle, ids in BUNDLES if workflow.patched(bundle)), frozenset()
+        )
+        self._one_transaction = self._patched(PATCH_ONE_TRANSACTION)
         self._kept = ([], [], [])
         self._commit_lock = asyncio.Lock()
+
+    def _patched(self, patch: str) -> bool:
+        """``workflow.patched(patch)``, unless the case's bundle has it: then True, and
+        no marker (see ``BUNDLES``). The one way workflow code asks for a patch."""
+        return patch in self._bundled or workflow.patched(patch)
 
     async def _in_store(self, method: Any, arg: Any, summary: str) -> Any:
         """A short write to (or read of) the case store, as a local activity retried

@@ -34,9 +34,9 @@ with workflow.unsafe.imports_passed_through():
 
     from domain.case import CaseInput, CaseState, CaseView, Deadline, DetailsReply
 
-from workflows.base import HISTORY_LIMIT
+from workflows.base import HISTORY_LIMIT, PATCH_KEEP_DUE_TIMER
 from workflows.claims import ClaimSteps
-from workflows.due import Due, Work, earliest, fire
+from workflows.due import Due, DueTimer, Work, earliest, fire
 from workflows.imu import ImuSteps
 from workflows.owed import OwedSteps
 from workflows.review import ReviewSteps
@@ -58,6 +58,8 @@ class CaseWorkflow(ReviewSteps, ImuSteps, AfterRecording, ClaimSteps, OwedSteps)
         self._changes = 0
         self._letters: list[asyncio.Task[None]] = []
         self._start_keeping()  # before any handler runs: the patch marker comes first
+        self._keep_due_timer = self._patched(PATCH_KEEP_DUE_TIMER)
+        self._due_timer = DueTimer()
 
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseView:
@@ -132,6 +134,12 @@ class CaseWorkflow(ReviewSteps, ImuSteps, AfterRecording, ClaimSteps, OwedSteps)
             return self._changes != seen or bool(self._inbox) or bool(self._stage_work())
 
         upcoming = earliest(self._timers())
+        if self._keep_due_timer:
+            if upcoming is not None and upcoming.when <= workflow.now():
+                return  # due now: the loop acts on it (the timer, if running, is kept)
+            self._due_timer.wait_for(upcoming)
+            await workflow.wait_condition(lambda: woken() or self._due_timer.fired())
+            return
         if upcoming is None:
             await workflow.wait_condition(woken)
             return

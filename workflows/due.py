@@ -11,13 +11,20 @@ The lists are built from the case's state each time they are read, and ``fire`` 
 them again after every act, so an act never runs on a condition an earlier one (or a
 staff action that ran while it awaited) has since changed. Each entry acts at most once
 per pass, in list order.
+
+The loop waits for the earliest ``when`` on one ``DueTimer`` (patch ``keep-due-timer``):
+a wake that leaves the earliest time where it was (a staff action, a reply, a letter
+sent) keeps the running timer instead of cancelling it and starting the same one again.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from temporalio import workflow
 
 
 @dataclass(frozen=True)
@@ -58,3 +65,42 @@ async def fire(
         await entry.act()
         if then is not None:
             await then()
+
+
+class DueTimer:
+    """The main loop's one timer, for the earliest ``when``: kept across wakes while that
+    time is unchanged, moved (cancelled and started again) only when it changes.
+
+    A timer still running when the loop ends (the case closed or continuing as new) is
+    left to the run's end, not cancelled: a cancel is an event, and a timer that fires
+    while the case waits for its last letters only wakes it to nothing."""
+
+    def __init__(self) -> None:
+        self._when: datetime | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def wait_for(self, upcoming: Due | None) -> None:
+        """Run the timer for ``upcoming`` (none: no timer); keep it if it already runs
+        for the same time."""
+        when = upcoming.when if upcoming is not None else None
+        if self._task is not None and not self._task.done() and when == self._when:
+            return
+        self.cancel()
+        if upcoming is None:
+            return
+        self._when = upcoming.when
+        self._task = asyncio.create_task(
+            workflow.sleep(
+                max(upcoming.when - workflow.now(), timedelta(0)),
+                summary=f"{upcoming.label} at {upcoming.when:%Y-%m-%d %H:%M} UTC",
+            )
+        )
+
+    def fired(self) -> bool:
+        return self._task is not None and self._task.done()
+
+    def cancel(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._task = None
+        self._when = None

@@ -92,7 +92,7 @@ class CaseLetters(CaseBase):
     ) -> Notified | None:
         """Send ``letter`` (see the module docstring); its result when sent in place."""
         notify = self._letter(letter, purpose, to, facts)
-        if after_decision and workflow.patched(PATCH_LETTERS_AFTER_DECISION):
+        if after_decision and self._patched(PATCH_LETTERS_AFTER_DECISION):
             self._letters.append(asyncio.create_task(self._send_later(notify, meets)))
             return None
         # A letter sent in place may wait a while for the mail server: what the case
@@ -115,7 +115,7 @@ class CaseLetters(CaseBase):
         )
         if meets is not None and sent.sent:
             self._meet(meets)
-        elif self._owed(notify, sent) and workflow.patched(PATCH_OWED_LETTERS):
+        elif self._owed(notify, sent) and self._patched(PATCH_OWED_LETTERS):
             await self._owe(notify, meets)
         return sent
 
@@ -137,7 +137,7 @@ class CaseLetters(CaseBase):
             await self._record("letter_failed", "system", {"purpose": notify.purpose})
             await self._commit()
             return
-        if meets is not None and sent.sent and workflow.patched(PATCH_DEADLINE_MET_RECORDED):
+        if meets is not None and sent.sent and self._patched(PATCH_DEADLINE_MET_RECORDED):
             # The deadline this letter meets, met now: on the record (and in the
             # compliance projection) even when nothing else happens to the case.
             await self._record("letter_sent", "system", {"purpose": notify.purpose})

@@ -174,7 +174,7 @@ class ReceiptSteps(CaseLetters):
             )
         told = {"meets": "crn_or_explanation", **facts}
         copy = {"to": agency.contact_email if agency else None, **facts, **self._reporter_facts()}
-        if workflow.patched(PATCH_LETTERS_AFTER_DECISION):
+        if self._patched(PATCH_LETTERS_AFTER_DECISION):
             await self._send("redirected", "redirected", after_decision=True, **told)
             await self._send("agency_copy", "agency-copy", after_decision=True, **copy)
         else:

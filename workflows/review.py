@@ -115,7 +115,7 @@ class ReviewSteps(ReceiptSteps):
                     await self._set_stage(Stage.AWAITING_REVIEW, "reporter", "details received")
                 # Added while cases were open: cases that took a reply before this change
                 # replay without the letter (see docs/versioning.md).
-                if workflow.patched(PATCH_DETAILS_RECEIPT):
+                if self._patched(PATCH_DETAILS_RECEIPT):
                     await self._send("details_received", f"details-received-{request.number}")
 
     @staff_action(Redirect)

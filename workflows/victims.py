@@ -149,7 +149,7 @@ class AfterRecording(CaseLetters):
     def _plan_update(self, at: datetime) -> None:
         """The next victim update is due ``at``; from this change on, with a deadline."""
         self.case.next_update_at = at
-        if not workflow.patched(PATCH_AGREED_UPDATES):
+        if not self._patched(PATCH_AGREED_UPDATES):
             return
         owed = {(o.meets, o.due_at) for o in self.case.owed_letters if o.delivered_at is None}
         for deadline in self.case.deadlines:
