@@ -64,6 +64,26 @@ async def _roster_entry(
     return row, None
 
 
+async def _audit(
+    conn: asyncpg.Connection | PoolConnectionProxy,
+    *,
+    actor: str,
+    action: str,
+    workflow_id: str,
+    reason: str | None = None,
+) -> None:
+    """One row of the audit log: allowed unless there is a ``reason`` it was refused."""
+    await conn.execute(
+        """INSERT INTO audit_log (actor, action, workflow_id, allowed, reason)
+           VALUES ($1, $2, $3, $4, $5)""",
+        actor,
+        action,
+        workflow_id,
+        reason is None,
+        reason,
+    )
+
+
 async def _verdict(
     conn: asyncpg.Connection | PoolConnectionProxy,
     row: asyncpg.Record | None,
@@ -80,15 +100,7 @@ async def _verdict(
     ``audit_allowed`` (the action's own authorisation, not a check of its target).
     """
     if reason is not None or audit_allowed:
-        await conn.execute(
-            """INSERT INTO audit_log (actor, action, workflow_id, allowed, reason)
-               VALUES ($1, $2, $3, $4, $5)""",
-            actor,
-            action,
-            workflow_id,
-            reason is None,
-            reason,
-        )
+        await _audit(conn, actor=actor, action=action, workflow_id=workflow_id, reason=reason)
     if reason is not None or row is None:
         raise NotAuthorisedError(reason or "not authorised")
     return StaffMember(staff_id=row["staff_id"], name=row["name"], roles=list(row["roles"]))
@@ -135,9 +147,10 @@ async def _issue(
 
 
 async def _authorise(
-    conn: asyncpg.Connection | PoolConnectionProxy, request: Authorise
+    conn: asyncpg.Connection | PoolConnectionProxy, request: Authorise, *, audit_allowed: bool = True
 ) -> StaffMember:
-    """The actor checked against the roster for the action; the answer audited either way."""
+    """The actor checked against the roster for the action; the answer audited (an
+    allowed one only if ``audit_allowed``: else the caller writes it with ``_audit``)."""
     rule = action_rule(request.action)
     row, reason = await _roster_entry(conn, request.actor)
     if row is not None and reason is None:
@@ -155,6 +168,7 @@ async def _authorise(
         actor=request.actor,
         action=request.action,
         workflow_id=request.workflow_id,
+        audit_allowed=audit_allowed,
     )
 
 
@@ -258,6 +272,10 @@ class CaseStore:
     ) -> list[tuple[str, str]]:
         """``commit``'s rows, inside the caller's transaction; the deadline results to count."""
         workflow_id = commit.workflow_id
+        for allowed in commit.audits:  # authorised by begin, audited with the action
+            await _audit(
+                conn, actor=allowed.actor, action=allowed.action, workflow_id=allowed.workflow_id
+            )
         values: dict[str, object] = {}
         latest: CaseChange | None = None  # the newest change written that knows the deadlines
         for change in commit.changes:
@@ -359,21 +377,33 @@ class CaseStore:
     @activity.defn
     async def begin(self, begin: Begin) -> Begun:
         """A staff action's start in one local activity: the actor authorised (audited
-        either way); then, only if allowed, its reference issued and its rules run."""
+        either way); then, only if allowed, its reference issued and its rules run.
+
+        With ``begin.audit_with_commit`` and no reference to issue, an allowed actor's
+        audit row is left to the action's commit (``Begun.audited`` false): the check is
+        one query, and the action writes in one transaction, not two.
+        """
         refused: NotAuthorisedError | None = None
         reference: str | None = None
-        async with self._pool.acquire() as conn, conn.transaction():
-            try:
-                staff = await _authorise(conn, begin.authorise)
-            except NotAuthorisedError as refusal:
-                refused = refusal  # the refusal's audit row commits; nothing else is done
+        audited = not begin.audit_with_commit or begin.reference is not None
+        async with self._pool.acquire() as conn:
+            if not audited:
+                # Read only; a refusal's audit row is a statement of its own (committed).
+                staff = await _authorise(conn, begin.authorise, audit_allowed=False)
             else:
-                if begin.reference is not None:
-                    reference = await _issue(conn, self._force_code, begin.reference)
+                async with conn.transaction():
+                    try:
+                        staff = await _authorise(conn, begin.authorise)
+                    except NotAuthorisedError as refusal:
+                        refused = refusal  # the refusal's audit row commits; nothing else
+                    else:
+                        if begin.reference is not None:
+                            reference = await _issue(conn, self._force_code, begin.reference)
         if refused is not None:
             raise refused
         return Begun(
             staff=staff,
+            audited=audited,
             reference=reference,
             team=await route_case(begin.route) if begin.route else None,
             imu_outcome=await imu_outcome(begin.imu_outcome) if begin.imu_outcome else None,

@@ -247,6 +247,9 @@ class Commit(Effect):
     changes: list[CaseChange] = Field(default_factory=list)
     referrals: list[Referral] = Field(default_factory=list)
     alerts: list[ControlRoomAlert] = Field(default_factory=list)
+    # Staff actions allowed by ``CaseStore.begin`` that left their audit row to this
+    # commit (``Begun.audited`` false): written with what the action changed.
+    audits: list[Authorise] = Field(default_factory=list)
 
 
 class Begin(Effect):
@@ -260,12 +263,18 @@ class Begin(Effect):
     imu_outcome: ImuOutcomeRequest | None = None
     outcome: int | None = None  # a Home Office outcome type to name
     working_days: WorkingDays | None = None  # a Right 6 due date
+    # An allowed actor's audit row may be left to the action's commit (one transaction
+    # per action); a refusal is always audited at once.
+    audit_with_commit: bool = False
 
 
 class Begun(Effect):
     """What ``CaseStore.begin`` answers: who acts, and what the action asked for."""
 
     staff: StaffMember
+    # False: the actor was allowed and the audit row is the commit's to write
+    # (``Begin.audit_with_commit``); results recorded before it existed audited here.
+    audited: bool = True
     reference: str | None = None
     team: str | None = None
     imu_outcome: ImuOutcome | None = None

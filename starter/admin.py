@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
-import asyncpg
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -14,7 +14,7 @@ from domain.actions import ActionResult, StaffAction
 from domain.case import WORKFLOW_TYPE, CaseView, Stage
 from starter.errors import PayloadKeyError, RejectedError, UnavailableError
 from starter.guard import KEY_HINT, decoding, require_encryption, undecodable
-from starter.refs import resolve_workflow_id
+from starter.refs import lookup, resolve_workflow_id
 from whn import attributes as sa
 from workflows.acting import update_for
 from workflows.case import CaseWorkflow
@@ -30,11 +30,22 @@ async def act(
     Nothing is sent unless ``client`` encrypts and can open this case's payloads.
     """
     require_encryption(client)
-    workflow_id = await resolve_workflow_id(client, ref, database_url=database_url)
+    # The roster's answer is asked for while the case is looked up (and its payloads
+    # proved readable): the two wait on different servers.
+    supervisor = (
+        asyncio.ensure_future(_is_supervisor(database_url, action.actor))
+        if database_url is not None
+        else None
+    )
+    try:
+        workflow_id = await resolve_workflow_id(client, ref, database_url=database_url)
+        if supervisor is not None and await supervisor:
+            # A supervisor may act on a case someone holds; the roster check makes sure.
+            action = action.model_copy(update={"override_claim": True})
+    finally:
+        if supervisor is not None:
+            _settle(supervisor)
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
-    if database_url is not None and await _is_supervisor(database_url, action.actor):
-        # A supervisor may act on a case someone holds; the roster check makes sure.
-        action = action.model_copy(update={"override_claim": True})
     try:
         result: ActionResult = await handle.execute_update(
             update_for(type(action)), action, rpc_timeout=_RPC_TIMEOUT
@@ -65,19 +76,22 @@ async def act(
 
 
 async def _is_supervisor(database_url: str, actor: str) -> bool:
-    try:
-        conn = await asyncpg.connect(database_url, timeout=5)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as err:
-        raise UnavailableError(f"the case store could not be reached: {err}") from None
-    try:
-        return bool(
-            await conn.fetchval(
-                "SELECT active AND 'supervisor' = ANY(roles) FROM staff WHERE staff_id = $1",
-                actor,
-            )
+    return bool(
+        await lookup(
+            database_url,
+            "SELECT active AND 'supervisor' = ANY(roles) FROM staff WHERE staff_id = $1",
+            actor,
         )
-    finally:
-        await conn.close()
+    )
+
+
+def _settle(task: asyncio.Future[Any]) -> None:
+    """A side lookup no longer wanted (the main one failed first): cancelled, or its
+    failure taken, so nothing is reported of it later."""
+    if not task.done():
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()
 
 
 def _reason(err: WorkflowUpdateFailedError) -> str:

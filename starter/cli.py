@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from temporalio.client import Client
 
 from starter.errors import PayloadKeyError, UnavailableError, WhnError
+from starter.refs import close_lookups
 from whn.codec import CodecKeyError
 from whn.settings import Settings, SettingsError, get_settings
 from whn.telemetry import setup_tracing, shutdown_tracing
@@ -46,8 +47,16 @@ def run(program: Callable[[Settings], Awaitable[T]], *, prog: str) -> T:
 
     So do a malformed setting and a payload key error (exit 1), wherever they arise.
     """
+    settings = settings_for(prog)
+
+    async def closing() -> T:
+        try:
+            return await program(settings)
+        finally:
+            await close_lookups()
+
     try:
-        return asyncio.run(program(settings_for(prog)))
+        return asyncio.run(closing())
     except WhnError as err:
         typer.echo(f"{prog}: {err}", err=True)
         raise typer.Exit(err.exit_code) from None

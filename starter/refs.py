@@ -1,6 +1,13 @@
-"""Turning a reference (receipt code, crime reference, investigation reference) into a case."""
+"""Turning a reference (receipt code, crime reference, investigation reference) into a case.
+
+The case store's lookups (a crime or investigation reference, whether an actor is a
+supervisor) share one small pool per event loop (``lookups``) instead of opening a
+connection each; ``close_lookups`` closes the running loop's (the CLIs do, on exit).
+"""
 
 from __future__ import annotations
+
+import asyncio
 
 import asyncpg
 from temporalio.client import Client, WorkflowExecutionDescription
@@ -10,6 +17,61 @@ from domain.case import case_workflow_id
 from domain.references import normalise_reference, reference_kind
 from starter.errors import NotFoundError, UnavailableError
 from starter.guard import decoding
+
+# (the loop's id, the dsn) -> (the loop, its pool being made or made); a pool is bound
+# to the loop it runs on, and tasks asking at once share the one being made.
+_POOLS: dict[tuple[int, str], tuple[asyncio.AbstractEventLoop, asyncio.Task[asyncpg.Pool]]] = {}
+_TIMEOUT_S = 5
+
+
+async def lookups(database_url: str) -> asyncpg.Pool:
+    """The running loop's pool for the case store's lookups (UnavailableError if down)."""
+    loop = asyncio.get_running_loop()
+    for key, (other, _) in list(_POOLS.items()):
+        if other.is_closed():  # its loop has gone, and its connections with it
+            del _POOLS[key]
+    key = (id(loop), database_url)
+    found = _POOLS.get(key)
+    if found is None or found[0] is not loop:
+        found = (loop, loop.create_task(_create_pool(database_url)))
+        _POOLS[key] = found
+    try:
+        return await asyncio.shield(found[1])
+    except UnavailableError:
+        if _POOLS.get(key) == found:
+            del _POOLS[key]  # the next lookup tries again
+        raise
+
+
+async def _create_pool(database_url: str) -> asyncpg.Pool:
+    try:
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2, timeout=_TIMEOUT_S)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as err:
+        raise UnavailableError(f"the case store could not be reached: {err}") from None
+    assert pool is not None
+    return pool
+
+
+async def close_lookups() -> None:
+    """Close the running loop's lookup pools (a short-lived process, before it exits)."""
+    loop = asyncio.get_running_loop()
+    for key, (other, making) in list(_POOLS.items()):
+        if other is loop:
+            del _POOLS[key]
+            try:
+                pool = await making
+            except UnavailableError:
+                continue
+            await pool.close()
+
+
+async def lookup(database_url: str, query: str, *args: object) -> object:
+    """One value from the case store, on the lookup pool (UnavailableError if down)."""
+    pool = await lookups(database_url)
+    try:
+        return await pool.fetchval(query, *args, timeout=_TIMEOUT_S)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as err:
+        raise UnavailableError(f"the case store could not be reached: {err}") from None
 
 
 async def resolve_workflow_id(client: Client, ref: str, *, database_url: str | None) -> str:
@@ -27,7 +89,9 @@ async def describe_case(
 
     Also proves this client can open the case's payloads (its summary, sealed when the
     case started): a wrong or missing key is a PayloadKeyError here, before any action
-    is sent, never after the worker has applied it.
+    is sent, never after the worker has applied it. (It cannot be left to the update
+    itself: a worker that cannot open an update sealed under a key it lacks fails the
+    case's workflow task, again and again, instead of refusing the update.)
     """
     ref = normalise_reference(ref)
     kind = reference_kind(ref)
@@ -43,16 +107,9 @@ async def describe_case(
             raise UnavailableError(
                 "no case store configured to look up references (WHN_DATABASE_URL)"
             )
-        try:
-            conn = await asyncpg.connect(database_url, timeout=5)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as err:
-            raise UnavailableError(f"the case store could not be reached: {err}") from None
-        try:
-            found = await conn.fetchval(
-                "SELECT workflow_id FROM case_references WHERE reference = $1", ref
-            )
-        finally:
-            await conn.close()
+        found = await lookup(
+            database_url, "SELECT workflow_id FROM case_references WHERE reference = $1", ref
+        )
         if found is None:
             raise NotFoundError(f"unknown reference {ref}")
         workflow_id = str(found)

@@ -11,7 +11,9 @@ everything around the handler's body:
   actor authorised against the roster by a local activity (``CaseStore.authorise``,
   audited either way; under patch ``one-transaction-actions`` ``CaseStore.begin``,
   which also does what the action ``needs`` first once the actor is allowed), then the
-  body, then (under that patch) one commit of everything the action changed.
+  body, then (under that patch) one commit of everything the action changed: with
+  the allowed actor's audit row too, unless ``begin`` wrote it (a refusal, or a
+  reference issued in its own transaction), so an action is one transaction.
 
 ``update_for(Model)`` is the update method for a model, for clients (``starter.admin``).
 """
@@ -134,9 +136,15 @@ class _Acting:
             summary = f"Authorised {self._rule.name} for {self._who.actor}"
             if case._one_transaction:
                 needs = self._needs(case, self._who) if self._needs else {}
-                case._begun = await case._in_store(
-                    CaseStore.begin, Begin(authorise=authorise, **needs), summary
+                begun = await case._in_store(
+                    CaseStore.begin,
+                    Begin(authorise=authorise, audit_with_commit=True, **needs),
+                    summary,
                 )
+                if not begun.audited:
+                    # Allowed: audited with what the action writes, in its one commit.
+                    case._audits.append(authorise)
+                case._begun = begun
             else:
                 await case._in_store(CaseStore.authorise, authorise, summary)
         except ActivityError as err:

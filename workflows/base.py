@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
     )
     from domain.effects import (
+        Authorise,
         Begun,
         CaseChange,
         CaseNote,
@@ -119,6 +120,8 @@ class CaseBase:
     # PATCH_ONE_TRANSACTION: what is kept for the next commit (``_commit``).
     _one_transaction: bool = False
     _kept: tuple[list[CaseChange], list[Referral], list[ControlRoomAlert]]
+    # Staff actions allowed whose audit row is the next commit's (``Begun.audited``).
+    _audits: list[Authorise]
     _attributes_dirty: bool = False
     _commit_lock: asyncio.Lock
     # What the running staff action's first local activity answered (CaseStore.begin).
@@ -133,6 +136,7 @@ class CaseBase:
         )
         self._one_transaction = self._patched(PATCH_ONE_TRANSACTION)
         self._kept = ([], [], [])
+        self._audits = []
         self._commit_lock = asyncio.Lock()
 
     def _patched(self, patch: str) -> bool:
@@ -156,10 +160,18 @@ class CaseBase:
 
     def _take_kept(self) -> Commit | None:
         changes, referrals, alerts = self._kept
-        if not (changes or referrals or alerts):
+        audits = self._audits
+        if not (changes or referrals or alerts or audits):
             return None
         self._kept = ([], [], [])
-        return Commit(workflow_id=self._id, changes=changes, referrals=referrals, alerts=alerts)
+        self._audits = []
+        return Commit(
+            workflow_id=self._id,
+            changes=changes,
+            referrals=referrals,
+            alerts=alerts,
+            audits=audits,
+        )
 
     async def _commit(self) -> None:
         """Write what the case has kept (PATCH_ONE_TRANSACTION): the search attributes
@@ -174,7 +186,8 @@ class CaseBase:
             if commit is None:
                 return
             events = ", ".join(c.event.replace("_", " ") for c in commit.changes)
-            await self._in_store(CaseStore.commit, commit, f"Recorded: {events}"[:200])
+            summary = f"Recorded: {events}" if events else "Recorded: authorisation"
+            await self._in_store(CaseStore.commit, commit, summary[:200])
             self._changes += 1
 
     def _reference_request(self, kind: ReferenceKind) -> IssueReference:
