@@ -69,6 +69,7 @@ def build_worker(
             store.record_referral,
             store.raise_control_room_alert,
             mailer.notify,
+            mailer.notify_all,
             owed.owe_letter,
             owed.letter_delivered,
             handoff.hand_off,

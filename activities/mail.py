@@ -17,7 +17,7 @@ from temporalio import activity
 from activities.mime import message_bytes, needs_smtputf8
 from activities.smtp import SmtpPool
 from domain.effects import Audience, Notified, Notify
-from domain.letters import LETTERS, render, track_paragraph
+from domain.letters import LETTERS, LetterError, render, track_paragraph
 from domain.track import day
 from whn.settings import Settings
 from whn.tracklink import signer_of, track_url
@@ -180,3 +180,26 @@ class Mailer:
         return Notified(
             message_id=row["message_id"], sent=True, sent_at=sent_at, recipient=recipient
         )
+
+    @activity.defn
+    async def notify_all(self, requests: list[Notify]) -> list[Notified | None]:
+        """The letters one staff action ordered, each as by ``notify`` (once per case and
+        purpose: a retry sends only what has not gone).
+
+        A letter the mail server refuses (or its facts cannot fill) while another goes is
+        None in the answer: the workflow sends it on its own, with ``notify``'s retries,
+        so the ones that went meet their deadlines now. When none goes, the activity
+        fails and is retried whole.
+        """
+        answers: list[Notified | None] = []
+        failed: Exception | None = None
+        for request in requests:
+            try:
+                answers.append(await self.notify(request))
+            except (aiosmtplib.SMTPException, OSError, LetterError) as err:
+                log.warning("letter %s not sent yet (%s)", request.purpose, type(err).__name__)
+                failed = err
+                answers.append(None)
+        if failed is not None and all(answer is None for answer in answers):
+            raise failed
+        return answers

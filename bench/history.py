@@ -30,6 +30,7 @@ SIDE_EFFECTS = frozenset(
         "record_referral",
         "raise_control_room_alert",
         "notify",
+        "notify_all",
         "hand_off",
         "mark_acknowledged",
     }
@@ -39,7 +40,7 @@ _LOCAL_ACTIVITY_MARKER = "core_local_activity"
 
 # Calls that make several of the writes above in one transaction (patch
 # one-transaction-actions): a plan made of them is no longer one call per write.
-BATCHED = frozenset({"commit", "begin", "open_and_screen"})
+BATCHED = frozenset({"commit", "begin", "open_and_screen", "notify_all"})
 NAIVE_PLAN = Path(__file__).with_name("naive_plan.json")
 
 
