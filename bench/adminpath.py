@@ -11,6 +11,16 @@ through ``starter.admin.act`` as ``whn-admin`` sends it, each part timed:
 - worker side, from the worker's spans: each local activity (``begin``, ``commit``)
   as its activity span saw it, and the SQL inside them.
 
+Then, interleaved (one of each in turn, so a busy machine weighs on both alike), what
+issue 20's admin changes replaced against what they do now:
+
+- ``client_ab``: what ``act`` asks before it sends, the old way (describe, then a new
+  connection for the supervisor lookup) against ``starter.admin.prepare`` (the lookup
+  on the pool, asked while the case is described);
+- ``store_ab``: the case store's side of one action, the old way (``begin`` audits in
+  a transaction of its own, then ``commit``) against one transaction (``begin`` one
+  read; the audit row with the commit).
+
 Prints one JSON object of medians (and p90s); nothing is written under bench/results.
 """
 
@@ -32,13 +42,17 @@ from temporalio.client import Client
 
 import starter.admin as admin
 import starter.refs as refs
+from activities.store import CaseStore
 from bench.history import update_breakdown
 from bench.lifecycle import example_report, staff_actions
 from bench.parked import STAGE_SQL
 from bench.run import BENCH_TIMINGS
 from bench.stack import BenchStack
+from domain.actions import StaffAction
+from domain.effects import Authorise, Begin, CaseChange, CaseNote, Commit
 from starter.intake import submit
-from whn.temporal import connect_client
+from whn import db
+from whn.temporal import connect_client, keyring
 from workflows.acting import update_for
 
 log = logging.getLogger("bench.adminpath")
@@ -130,7 +144,74 @@ async def _park(client: Client, stack: BenchStack, queue: str, n: int) -> list[s
     return ids
 
 
-async def probe(cases: int) -> dict[str, Any]:
+async def _old_prepare(client: Client, code: str, action: StaffAction, dsn: str) -> str:
+    """What ``act`` asked before it sent, until issue 20: one after the other, a new
+    connection for the lookup."""
+    workflow_id = await refs.resolve_workflow_id(client, code, database_url=dsn)
+    conn = await asyncpg.connect(dsn, timeout=5)
+    try:
+        await conn.fetchval(
+            "SELECT active AND 'supervisor' = ANY(roles) FROM staff WHERE staff_id = $1",
+            action.actor,
+        )
+    finally:
+        await conn.close()
+    return workflow_id
+
+
+async def client_ab(client: Client, dsn: str, ids: list[str], rounds: int) -> dict[str, Any]:
+    action = staff_actions(example_report())["request_details"]
+    old: list[float] = []
+    new: list[float] = []
+    for i in range(rounds):
+        code = ids[i % len(ids)].removeprefix("case-")
+        for name, out in (("old", old), ("new", new)) if i % 2 else (("new", new), ("old", old)):
+            t0 = time.perf_counter()
+            if name == "old":
+                await _old_prepare(client, code, action, dsn)
+            else:
+                await admin.prepare(client, code, action, database_url=dsn)
+            out.append((time.perf_counter() - t0) * 1000)
+    await refs.close_lookups()
+    return {"old_ms": _stats(old), "new_ms": _stats(new)}
+
+
+async def store_ab(stack: BenchStack, ids: list[str], rounds: int) -> dict[str, Any]:
+    pool = await db.create_pool(stack.dsn, max_size=2)
+    store = CaseStore(pool, force_code="BENCH", keyring=keyring(stack.settings))
+    old: list[float] = []
+    new: list[float] = []
+    try:
+        for i in range(rounds):
+            workflow_id = ids[i % len(ids)]
+            for one_transaction in (i % 2 == 0, i % 2 == 1):
+                allowed = Authorise(
+                    workflow_id=workflow_id, actor="handler-1", action="request-details"
+                )
+                change = CaseChange(
+                    workflow_id=workflow_id,
+                    event_key=f"{90000 + 2 * i + one_transaction:05d}.probe",
+                    at=datetime.now().astimezone(),
+                    actor="handler-1",
+                    event="probe",
+                    notes=[CaseNote(kind="details_question", text="Which?", request=1)],
+                )
+                t0 = time.perf_counter()
+                if one_transaction:
+                    await store.begin(Begin(authorise=allowed, audit_with_commit=True))
+                    await store.commit(
+                        Commit(workflow_id=workflow_id, changes=[change], audits=[allowed])
+                    )
+                else:
+                    await store.begin(Begin(authorise=allowed))
+                    await store.commit(Commit(workflow_id=workflow_id, changes=[change]))
+                (new if one_transaction else old).append((time.perf_counter() - t0) * 1000)
+    finally:
+        await pool.close()
+    return {"old_ms": _stats(old), "new_ms": _stats(new)}
+
+
+async def probe(cases: int, rounds: int) -> dict[str, Any]:
     stack = BenchStack()
     await stack.start()
     worker = None
@@ -209,7 +290,12 @@ async def probe(cases: int) -> dict[str, Any]:
         await worker.stop()
         spans = _spans((stack.logs / f"worker-{worker.task_queue}.log").read_text())
         worker = None
+        ab = {
+            "client_ab": await client_ab(client, stack.dsn, ids, rounds),
+            "store_ab": await store_ab(stack, ids, rounds),
+        }
         return {
+            **ab,
             "cases": cases,
             "act_total_ms": _stats(total_ms),
             "client": {
@@ -230,10 +316,11 @@ async def probe(cases: int) -> dict[str, Any]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--cases", type=int, default=60)
+    p.add_argument("--cases", type=int, default=60, help="cases acted on, one each")
+    p.add_argument("--rounds", type=int, default=200, help="interleaved pairs of each A/B")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    print(json.dumps(asyncio.run(probe(args.cases)), indent=2))
+    print(json.dumps(asyncio.run(probe(args.cases, args.rounds)), indent=2))
 
 
 if __name__ == "__main__":

@@ -12,9 +12,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.actions import ActionResult, StaffAction
 from domain.case import WORKFLOW_TYPE, CaseView, Stage
-from starter.errors import PayloadKeyError, RejectedError, UnavailableError
+from starter.errors import NotFoundError, PayloadKeyError, RejectedError, UnavailableError
 from starter.guard import KEY_HINT, decoding, require_encryption, undecodable
-from starter.refs import lookup, resolve_workflow_id
+from starter.refs import lookup, resolve_workflow_id, workflow_id_of
 from whn import attributes as sa
 from workflows.acting import update_for
 from workflows.case import CaseWorkflow
@@ -30,21 +30,7 @@ async def act(
     Nothing is sent unless ``client`` encrypts and can open this case's payloads.
     """
     require_encryption(client)
-    # The roster's answer is asked for while the case is looked up (and its payloads
-    # proved readable): the two wait on different servers.
-    supervisor = (
-        asyncio.ensure_future(_is_supervisor(database_url, action.actor))
-        if database_url is not None
-        else None
-    )
-    try:
-        workflow_id = await resolve_workflow_id(client, ref, database_url=database_url)
-        if supervisor is not None and await supervisor:
-            # A supervisor may act on a case someone holds; the roster check makes sure.
-            action = action.model_copy(update={"override_claim": True})
-    finally:
-        if supervisor is not None:
-            _settle(supervisor)
+    workflow_id, action = await prepare(client, ref, action, database_url=database_url)
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
     try:
         result: ActionResult = await handle.execute_update(
@@ -73,6 +59,31 @@ async def act(
             ) from None
         raise UnavailableError(f"Temporal could not be reached: {err.message}") from None
     return result
+
+
+async def prepare(
+    client: Client, ref: str, action: StaffAction, *, database_url: str | None
+) -> tuple[str, StaffAction]:
+    """What ``act`` asks before it sends: the case's workflow id (its payloads proved
+    readable by ``client``) and the action as sent (a supervisor's may override a claim).
+
+    The roster's answer is asked for while the case is looked up: the two wait on
+    different servers, and nothing is sent to the case before both are in.
+    """
+    supervisor = (
+        asyncio.ensure_future(_is_supervisor(database_url, action.actor))
+        if database_url is not None
+        else None
+    )
+    try:
+        workflow_id = await resolve_workflow_id(client, ref, database_url=database_url)
+        if supervisor is not None and await supervisor:
+            # A supervisor may act on a case someone holds; the roster check makes sure.
+            action = action.model_copy(update={"override_claim": True})
+    finally:
+        if supervisor is not None:
+            _settle(supervisor)
+    return workflow_id, action
 
 
 async def _is_supervisor(database_url: str, actor: str) -> bool:
@@ -104,13 +115,20 @@ def _reason(err: WorkflowUpdateFailedError) -> str:
 
 
 async def show(client: Client, ref: str, *, database_url: str | None) -> CaseView:
-    """The case as its workflow sees it: stage, references, deadlines, timeline."""
-    workflow_id = await resolve_workflow_id(client, ref, database_url=database_url)
+    """The case as its workflow sees it: stage, references, deadlines, timeline.
+
+    One round trip, the query: no describe first. The query sends no payload and
+    changes nothing; its answer, sealed by the worker, proves this client's key (a
+    wrong or missing one is a PayloadKeyError on decoding it).
+    """
+    workflow_id = await workflow_id_of(ref, database_url=database_url)
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
     try:
         with decoding(f"case {ref}"):
             view: CaseView = await handle.query(CaseWorkflow.view, rpc_timeout=_RPC_TIMEOUT)
     except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise NotFoundError(f"unknown reference {ref}") from None
         if err.status == RPCStatusCode.DEADLINE_EXCEEDED:
             raise UnavailableError("no worker answered in time; is the worker running?") from None
         raise UnavailableError(f"Temporal could not be reached: {err.message}") from None

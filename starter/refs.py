@@ -74,6 +74,32 @@ async def lookup(database_url: str, query: str, *args: object) -> object:
         raise UnavailableError(f"the case store could not be reached: {err}") from None
 
 
+async def workflow_id_of(ref: str, *, database_url: str | None) -> str:
+    """The workflow id ``ref`` names, as far as the reference itself and the case store
+    say (NotFoundError if they know none); Temporal is not asked, nor the key proved.
+
+    For a caller whose next call proves both itself: a query that returns a payload
+    sealed under a key this client lacks fails to decode, and changes nothing.
+    """
+    ref = normalise_reference(ref)
+    kind = reference_kind(ref)
+    if kind is None:
+        raise NotFoundError(
+            f"{ref!r} is not a receipt code (WHN-XXXX-XXXX-XX), crime reference or"
+            " investigation reference"
+        )
+    if kind == "receipt":
+        return case_workflow_id(ref)
+    if database_url is None:
+        raise UnavailableError("no case store configured to look up references (WHN_DATABASE_URL)")
+    found = await lookup(
+        database_url, "SELECT workflow_id FROM case_references WHERE reference = $1", ref
+    )
+    if found is None:
+        raise NotFoundError(f"unknown reference {ref}")
+    return str(found)
+
+
 async def resolve_workflow_id(client: Client, ref: str, *, database_url: str | None) -> str:
     """The workflow id of the case ``ref`` names; NotFoundError if there is none.
 
@@ -94,25 +120,7 @@ async def describe_case(
     case's workflow task, again and again, instead of refusing the update.)
     """
     ref = normalise_reference(ref)
-    kind = reference_kind(ref)
-    if kind is None:
-        raise NotFoundError(
-            f"{ref!r} is not a receipt code (WHN-XXXX-XXXX-XX), crime reference or"
-            " investigation reference"
-        )
-    if kind == "receipt":
-        workflow_id = case_workflow_id(ref)
-    else:
-        if database_url is None:
-            raise UnavailableError(
-                "no case store configured to look up references (WHN_DATABASE_URL)"
-            )
-        found = await lookup(
-            database_url, "SELECT workflow_id FROM case_references WHERE reference = $1", ref
-        )
-        if found is None:
-            raise NotFoundError(f"unknown reference {ref}")
-        workflow_id = str(found)
+    workflow_id = await workflow_id_of(ref, database_url=database_url)
     try:
         description = await client.get_workflow_handle(workflow_id).describe()
     except RPCError as err:

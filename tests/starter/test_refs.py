@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from starter import refs
-from starter.errors import UnavailableError
+from starter import admin, refs
+from starter.errors import NotFoundError, UnavailableError
 from whn import db
 
 
@@ -46,4 +46,13 @@ async def test_a_store_not_reached_is_unavailable_and_tried_again(postgres_serve
     # Once it is there, the next lookup reaches it: a failed pool is not kept.
     assert await db.ensure_database(postgres_server.dsn(), name) == missing
     assert await refs.lookup(missing, "SELECT 1") == 1
+    await refs.close_lookups()
+
+
+async def test_show_of_a_case_that_is_not_there_is_not_found(dev_client, pg_dsn):
+    # show asks the case's query alone (no describe first): Temporal's NOT_FOUND, or a
+    # reference the store does not know, is an unknown reference (exit 2), not "down".
+    for ref in ("WHN-0000-0000-00", "35/99999/99"):
+        with pytest.raises(NotFoundError, match="unknown reference"):
+            await admin.show(dev_client, ref, database_url=pg_dsn)
     await refs.close_lookups()
