@@ -53,6 +53,7 @@ class Parking:
         self.concurrency = concurrency
         self.prefix = prefix
         self.cache_size = cache_size or stack.settings.max_cached_workflows
+        self.cache_from = "the worker's setting"
         self.ids: list[str] = []
         self.untouched: list[str] = []
         self.started = 0  # submission numbers used so far (failed ones included)
@@ -64,6 +65,11 @@ class Parking:
         self.worker_rss0 = self.worker.rss_bytes()
         self.server_rss0 = self.stack.server_rss_bytes()
         self.pg_bytes0 = await pool.fetchval("SELECT pg_database_size(current_database())")
+
+    async def rebaseline_worker(self) -> None:
+        """After the worker was replaced: its idle RSS, from which the next level counts."""
+        await asyncio.sleep(2)
+        self.worker_rss0 = self.worker.rss_bytes()
 
     async def park_to(self, total: int, pool: asyncpg.Pool) -> dict[str, Any]:
         """Submit cases until ``total`` have been started, and wait until all are in review.

@@ -285,10 +285,12 @@ def would_move(name: str, r: dict[str, Any]) -> str:
                 " (pymalloc's arenas)"
             )
         if name == "parked_10000_all_cached":
-            cache = (r.get("stack") or {}).get("max_cached_workflows")
+            p10 = r.get("parked_10000") or {}
+            cache = p10.get("cache") or (r.get("stack") or {}).get("max_cached_workflows")
+            why = f" ({p10['cache_from']})" if p10.get("cache_from") else ""
             need = round(kib * 10000 / 1024) if kib else "?"
             text = (
-                f"the worker caches at most WHN_MAX_CACHED_WORKFLOWS={cache}; 10,000 cached"
+                f"the worker caches at most {cache}{why}; 10,000 cached"
                 f" at the measured per-case memory would need about {need} MiB: raise the"
                 " cache once a cached case is near 60 KiB (lever 4). " + text
             )

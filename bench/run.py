@@ -116,6 +116,8 @@ PLANS: dict[str, dict[str, Any]] = {
         "open_loop_s": 75.0,
         "updates": 1000,
         "memory_cache": 300,
+        # Every case of the parked levels cached when the worker's RSS allows it.
+        "parked_cache": "fit",
         "profile": True,
         "budget_min": 45.0,
     },
@@ -153,6 +155,23 @@ def _parser() -> argparse.ArgumentParser:
         help="open-loop loads, as shares of the measured maximum throughput",
     )
     p.add_argument("--updates", type=int, help="sequential updates of the floor (1000; quick 300)")
+    p.add_argument(
+        "--cache",
+        type=int,
+        help="every worker's cache, max_cached_workflows (default: WHN_MAX_CACHED_WORKFLOWS"
+        " if set, else the worker's own default)",
+    )
+    p.add_argument(
+        "--parked-cache",
+        help="the parked worker's cache: a number, or fit: every case of the --parked levels"
+        " cached, less if the worker's RSS would pass --worker-rss-budget-mib (default --cache)",
+    )
+    p.add_argument(
+        "--worker-rss-budget-mib",
+        type=float,
+        default=1024.0,
+        help="worker RSS the fit cache stays under (1024)",
+    )
     p.add_argument(
         "--memory-cache", type=int, help="cache size of the memory measure (300; quick 100)"
     )
@@ -192,9 +211,35 @@ def resolve(args: argparse.Namespace) -> argparse.Namespace:
         if getattr(args, key) is None:
             setattr(args, key, value)
     args.only = args.only or ",".join(PARTS)
+    if args.cache is None and os.environ.get("WHN_MAX_CACHED_WORKFLOWS"):
+        args.cache = int(os.environ["WHN_MAX_CACHED_WORKFLOWS"])
     args.rounds = args.rounds or 3
     args.profile = bool(args.profile)
     return args
+
+
+def _memory_breakdown(memory: dict[str, Any]) -> dict[str, float]:
+    """Where a cached case's worker memory goes, from the memory stage's measures (KiB,
+    without tracemalloc unless named ``traced``): malloc's heaps hold the SDK core's
+    state for the run, protobuf messages and Python's blocks over 512 bytes; pymalloc's
+    arenas, outside them, Python's small objects."""
+    untraced = memory.get("untraced") or {}
+    floor = memory.get("floor_untraced") or {}
+    parts = {
+        "rss": untraced.get("rss_kib_per_cached_case"),
+        "malloc_in_use": untraced.get("glibc_in_use_kib_per_cached_case"),
+        "malloc_free": untraced.get("glibc_free_kib_per_cached_case"),
+        "outside_malloc_pymalloc": untraced.get("outside_glibc_kib_per_cached_case"),
+        "python_objects_traced": memory.get("traced_kib_per_cached_case"),
+        "not_python_in_malloc_at_least": untraced.get(
+            "not_python_in_malloc_kib_per_cached_case_at_least"
+        ),
+        "floor_workflow_rss": floor.get("rss_kib_per_cached_case"),
+        "floor_workflow_malloc_in_use": floor.get("glibc_in_use_kib_per_cached_case"),
+    }
+    if parts["rss"] is not None and parts["floor_workflow_rss"] is not None:
+        parts["ours_over_floor_rss"] = round(parts["rss"] - parts["floor_workflow_rss"], 2)
+    return {k: v for k, v in parts.items() if v is not None}
 
 
 def _ints(text: str | None, default: str) -> list[int]:
@@ -556,6 +601,17 @@ class Run:
                         "label": "bench-memory-untraced",
                     },
                 ),
+                (
+                    # The floor's the same way: the engine's own share, comparable with
+                    # ours untraced (tracemalloc's bookkeeping is per allocation).
+                    "floor_untraced",
+                    {
+                        "drop": ("_by_file", "_by_line"),
+                        "env": {"BENCH_TRACEMALLOC_OFF": "1"},
+                        "label": "bench-memory-floor-untraced",
+                        "workload": "floor",
+                    },
+                ),
             ):
                 try:
                     found = await measure(**options)
@@ -576,6 +632,7 @@ class Run:
                     result[key] = found
                 else:
                     result.update(found)
+                result["breakdown_kib_per_cached_case"] = _memory_breakdown(result)
                 self.results["memory"] = result
                 self.checkpoint()
         finally:
@@ -590,7 +647,7 @@ class Run:
         # Of record: RSS per cached case without tracemalloc (the parked measure's first
         # level, all cached) when it ran; tracemalloc's bookkeeping inflates the other.
         levels = self.results.get("parked", {}).get("levels", [])
-        cached = [lv for lv in levels if lv["cases"] <= self.stack.settings.max_cached_workflows]
+        cached = [lv for lv in levels if lv["cached"] >= lv["cases"]]
         result["kib_per_cached_case"] = (
             cached[-1]["worker_kib_per_case"]
             if cached
@@ -657,19 +714,39 @@ class Run:
         levels = _ints(self.args.parked, "200,1000" if self.quick else "1000,10000")
         extra = _ints(self.args.parked_if_time, "")
         actions = self.args.admin_actions or (200 if self.quick else 1000)
-        worker = await self.stack.start_worker("case", "bench-parked")
+        fit = self.args.parked_cache == "fit"
+        cache = (
+            max(levels)
+            if fit
+            else int(self.args.parked_cache or self.stack.settings.max_cached_workflows)
+        )
+        worker = await self._parked_worker(cache)
         pool = await create_pool(self.stack.dsn, max_size=2)
         out: list[dict[str, Any]] = []
         try:
             parking = Parking(
-                self.client, self.stack, worker, BENCH_TIMINGS, concurrency=self.args.concurrency
+                self.client,
+                self.stack,
+                worker,
+                BENCH_TIMINGS,
+                concurrency=self.args.concurrency,
+                cache_size=cache,
             )
+            parking.cache_from = f"--parked-cache {self.args.parked_cache or cache}"
             await parking.baseline(pool)
             for level in [*levels, *extra]:
                 if level in extra and (why := self._no_time_for(level, out)):
                     log.info("parked %d not measured: %s", level, why)
                     self.results[f"parked_{level}"] = {"not_measured": why}
                     continue
+                if fit and out and (smaller := self._fit_cache(level, out[-1], parking)):
+                    # The worker's cache is fixed when it starts: a new one, smaller.
+                    cache, parking.cache_from = smaller
+                    log.info("parked %d: %s", level, parking.cache_from)
+                    await worker.stop()
+                    worker = parking.worker = await self._parked_worker(cache)
+                    parking.cache_size = cache
+                    await parking.rebaseline_worker()
                 t0 = time.time()
                 try:
                     measured = await self._park_level(
@@ -689,6 +766,36 @@ class Run:
         finally:
             await pool.close()
             await worker.stop()
+
+    async def _parked_worker(self, cache: int) -> WorkerProcess:
+        # One queue for every parked worker: the cases parked before a replacement are
+        # still there, and their next task goes to that queue.
+        return await self.stack.start_worker(
+            "case",
+            "bench-parked",
+            extra_env={"WHN_MAX_CACHED_WORKFLOWS": str(cache)},
+            log_name=f"bench-parked-cache-{cache}",
+        )
+
+    def _fit_cache(
+        self, level: int, last: dict[str, Any], parking: Parking
+    ) -> tuple[int, str] | None:
+        """A smaller cache if ``level`` all cached would take the worker's RSS past the
+        budget, projected from the KiB per cached case of the last level (None: it fits)."""
+        budget = self.args.worker_rss_budget_mib
+        if level <= last["cases"] or last["cached"] < last["cases"] or level > parking.cache_size:
+            return None
+        kib = max(1.0, float(last["worker_kib_per_cached_case"]))
+        idle_mib = last["worker_rss_idle_mib"]
+        projected = idle_mib + level * kib / 1024 * 1.05  # a twentieth more: actions grow cases
+        if projected <= budget:
+            return None
+        cache = max(last["cases"], int((budget - idle_mib) * 1024 / kib / 1.05) // 100 * 100)
+        return cache, (
+            f"fit: {level:,} cached at the {kib:g} KiB per cached case measured at"
+            f" {last['cases']:,} would take the worker to about {projected:.0f} MiB, over the"
+            f" {budget:g} MiB budget (--worker-rss-budget-mib): a worker caching {cache:,}"
+        )
 
     async def _park_level(
         self,
@@ -715,6 +822,13 @@ class Run:
             "query_ms": measured["query_ms"],
             "query_failures": measured["query_failures"],
             "cached": measured["cached"],
+            "all_cached": measured["cached"] >= measured["cases"],
+            "cache": parking.cache_size,
+            "cache_from": parking.cache_from,
+            "worker_rss_budget_mib": self.args.worker_rss_budget_mib,
+            "worker_rss_within_budget": (
+                measured["worker_rss_mib"] <= self.args.worker_rss_budget_mib
+            ),
             "parked_per_s": fill["parked_per_s"],
         }
         self.checkpoint()
@@ -835,7 +949,9 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     if args.profile:
         shutil.rmtree(args.out / "profiles", ignore_errors=True)
     previous = _read_json(args.out / "latest.json")
-    stack = BenchStack(keep=args.keep, codec=not args.plaintext, variant=args.variant)
+    stack = BenchStack(
+        keep=args.keep, codec=not args.plaintext, variant=args.variant, cache=args.cache
+    )
     started = time.time()
     run: Run | None = None
     try:

@@ -71,9 +71,17 @@ class BenchStack:
     """Everything a benchmark run needs, started by ``start()`` and removed by ``stop()``."""
 
     def __init__(
-        self, *, keep: bool = False, codec: bool = True, variant: str | None = None
+        self,
+        *,
+        keep: bool = False,
+        codec: bool = True,
+        variant: str | None = None,
+        cache: int | None = None,
     ) -> None:
+        """``cache``: every worker's ``WHN_MAX_CACHED_WORKFLOWS`` (None: the worker's
+        default); a worker started with ``extra_env`` may set its own."""
         self.variant = variant
+        self.cache = cache
         # Production runs with payload encryption required (docker-compose.yml): so does
         # the benchmark, with a key of its own, unless asked for plaintext.
         self.codec_keys = f"bench:{generate_key()}" if codec else None
@@ -105,6 +113,7 @@ class BenchStack:
             data_dir=self.dir,
             codec_keys=self.codec_keys,
             codec_required=self.codec_keys is not None,
+            **({"max_cached_workflows": self.cache} if self.cache is not None else {}),
         )
 
     def env(self, task_queue: str) -> dict[str, str]:
@@ -120,6 +129,8 @@ class BenchStack:
         )
         if self.variant:
             extra["BENCH_WORKER_VARIANT"] = self.variant
+        if self.cache is not None:
+            extra["WHN_MAX_CACHED_WORKFLOWS"] = str(self.cache)
         return {
             **WORKER_ENV,
             **keep,
@@ -161,12 +172,19 @@ class BenchStack:
         return {k: env[k] for k in WORKER_ENV}
 
     async def start_worker(
-        self, workload: str, task_queue: str, *, extra_env: dict[str, str | None] | None = None
+        self,
+        workload: str,
+        task_queue: str,
+        *,
+        extra_env: dict[str, str | None] | None = None,
+        log_name: str | None = None,
     ) -> WorkerProcess:
         """Start a worker for ``workload`` (case, naive, floor) and wait until it polls.
 
         ``extra_env``: settings for this worker alone (the memory measure's cache size
         and ``BENCH_TRACEMALLOC``; None unsets one); every other one is the worker's default.
+        ``log_name``: its log's name when it replaces a worker on the same queue (each
+        worker's own log says when it polls; default the task queue).
         """
         env: dict[str, str] = {**self.env(task_queue)}
         for key, value in (extra_env or {}).items():
@@ -174,7 +192,7 @@ class BenchStack:
                 env.pop(key, None)
             else:
                 env[key] = value
-        log_path = self.logs / f"worker-{task_queue}.log"
+        log_path = self.logs / f"worker-{log_name or task_queue}.log"
         out = log_path.open("ab")
         proc = _process.spawn(
             [sys.executable, "-m", "bench.worker", workload],
