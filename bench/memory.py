@@ -178,6 +178,12 @@ async def bench_memory(
         for k in ("heap_bytes", "in_use_bytes", "free_bytes")
         if k in cached.get("glibc", {}) and k in idle.get("glibc", {})
     }
+    # What evicted cases leave held in malloc's heaps (RSS also keeps free memory the
+    # allocator has not yet handed back after the parking's peak).
+    if "in_use_bytes" in after.get("glibc", {}) and "in_use_bytes" in cached.get("glibc", {}):
+        glibc["evicted_glibc_in_use_kib_per_case"] = round(
+            (after["glibc"]["in_use_bytes"] - cached["glibc"]["in_use_bytes"]) / KIB / evicted, 2
+        )
     if not traced:  # glibc's count alone: no tracemalloc, no Python split
         return {
             "cache": cache,
