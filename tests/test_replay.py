@@ -274,6 +274,17 @@ async def test_a_bundled_case_has_one_marker_and_replays_as_an_old_one_does() ->
     assert results.replay_failures == {}
 
 
+def test_a_new_case_takes_the_newest_bundle_with_one_marker() -> None:
+    """The newest bundle (bundle-2026-12-letters: letters-local added) is the one marker
+    of the cases recorded with it; they replay in test_history_replays_on_the_current_workflow."""
+    newest, ids = BUNDLES[0]
+    recorded = sorted(HERE.glob(f"*.{newest}.json"))
+    assert recorded, f"record them: scripts/record_histories.py --suffix {newest}"
+    assert ids > BUNDLES[1][1]  # the one before and more
+    for path in recorded:
+        assert _markers(path) == [newest], path.name
+
+
 def _after_update(path: Path, update: str) -> list[str]:
     """The events from ``update`` accepted to the next update accepted (task events aside)."""
     events: list[str] = []

@@ -83,21 +83,22 @@ PATCH_KEEP_DUE_TIMER = "keep-due-timer"
 # One marker for all of these (written out: the ids live beside their code, which imports
 # this module; tests/test_replay.py checks each is a PATCH_* id of workflows/).
 PATCH_BUNDLE_2026_12 = "bundle-2026-12"
+_BUNDLE_2026_12 = frozenset(
+    {
+        PATCH_ONE_TRANSACTION,
+        PATCH_KEEP_DUE_TIMER,
+        "details-reply-acknowledged",  # workflows.review
+        "letters-after-decision",  # workflows.letters
+        "deadline-met-recorded",  # workflows.letters
+        "owed-letters",  # workflows.letters
+        "agreed-updates",  # workflows.victims
+    }
+)
+# The one before and the patches added since.
+PATCH_BUNDLE_2026_12_LETTERS = "bundle-2026-12-letters"
 BUNDLES: tuple[tuple[str, frozenset[str]], ...] = (
-    (
-        PATCH_BUNDLE_2026_12,
-        frozenset(
-            {
-                PATCH_ONE_TRANSACTION,
-                PATCH_KEEP_DUE_TIMER,
-                "details-reply-acknowledged",  # workflows.review
-                "letters-after-decision",  # workflows.letters
-                "deadline-met-recorded",  # workflows.letters
-                "owed-letters",  # workflows.letters
-                "agreed-updates",  # workflows.victims
-            }
-        ),
-    ),
+    (PATCH_BUNDLE_2026_12_LETTERS, _BUNDLE_2026_12 | {"letters-local"}),  # workflows.letters
+    (PATCH_BUNDLE_2026_12, _BUNDLE_2026_12),
 )
 
 # Deadlines the reporter, not the force, has to meet: missing them is not "overdue".
