@@ -78,7 +78,10 @@ RECEIPT_GRACE = timedelta(minutes=5)
 # search attributes) until the end of the staff action or the step that changed it, and
 # writes it then in one local activity (``CaseStore.commit``) and one upsert.
 PATCH_ONE_TRANSACTION = "one-transaction-actions"
-# The main loop's due timer is kept while the next due time is unchanged (workflows.due.DueTimer).
+# The main loop's due timer is kept while the next due time is unchanged
+# (workflows.due.DueTimer). Bundled from the start (the two landed together, before
+# either was deployed), so no history has its own marker: asked once as a run starts, it
+# is False for every case from before the bundle, for the rest of its run.
 PATCH_KEEP_DUE_TIMER = "keep-due-timer"
 # One marker for all of these (written out: the ids live beside their code, which imports
 # this module; tests/test_replay.py checks each is a PATCH_* id of workflows/).
