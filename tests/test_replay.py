@@ -13,6 +13,12 @@ action and signal of ``CaseWorkflow``, every wait of ``Timings`` falling due, ev
 ``workflow.patched`` id, a continue-as-new and a run resumed from the carried state, an
 activity that finally fails), so a new action, timer or patch without a recorded history
 fails ``test_every_part_of_the_process_has_a_recorded_history``.
+
+Every history is replayed in full, in the sandbox, by one ``Replayer`` built once for the
+module (``replayed``), as one worker replays the cases it loads: each case still gets a
+sandbox of its own (the workflow modules re-imported for it), and each file keeps a test
+of its own that fails with that file's name and replay error. Building a replayer per
+file cost about as much again as the replays; each file is parsed once (``_history``).
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ TEST_KEY = HERE / "replay-test-key.txt"
 ENCRYPTED = b"binary/encrypted"
 
 
+@cache
 def _converter(key_file: Path | None = TEST_KEY) -> DataConverter:
     """The project's converter with the histories' test key (plaintext passes through)."""
     return data_converter(
@@ -89,6 +96,7 @@ class Facts:
     encrypted: bool = False
 
 
+@cache
 def _history(path: Path) -> WorkflowHistory:
     return WorkflowHistory.from_json(f"replay-{path.stem}", path.read_text())
 
@@ -260,18 +268,19 @@ def _markers(path: Path) -> list[str]:
     ]
 
 
-async def test_a_bundled_case_has_one_marker_and_replays_as_an_old_one_does() -> None:
+def test_a_bundled_case_has_one_marker_and_replays_as_an_old_one_does(
+    replayed: dict[Path, Exception | None],
+) -> None:
     """A new case takes every patch with the bundle's one marker; a case recorded before
-    the bundle keeps its own markers; both replay on the current workflow."""
+    the bundle keeps its own markers; both replay on the current workflow (in
+    ``replayed``, with every other history)."""
     assert BUNDLED, "record them: scripts/record_histories.py --suffix bundle-2026-12"
     for path in BUNDLED:
         assert _markers(path) == [PATCH_BUNDLE_2026_12], path.name
     assert len(_markers(UNBUNDLED)) > 1 and PATCH_BUNDLE_2026_12 not in _markers(UNBUNDLED)
-    replayer = Replayer(workflows=[CaseWorkflow], data_converter=_converter())
-    results = await replayer.replay_workflows(
-        _iterate([*BUNDLED, UNBUNDLED]), raise_on_replay_failure=False
+    assert {path: replayed[path] for path in [*BUNDLED, UNBUNDLED]} == dict.fromkeys(
+        [*BUNDLED, UNBUNDLED]
     )
-    assert results.replay_failures == {}
 
 
 def test_a_new_case_takes_the_newest_bundle_with_one_marker() -> None:
@@ -328,9 +337,11 @@ async def test_a_worker_from_before_the_bundle_cannot_replay_a_bundled_case(
     task (a new worker then takes it), and still replays the cases from before."""
     monkeypatch.setattr("workflows.base.BUNDLES", ())
     replayer = Replayer(workflows=[_Unsandboxed], data_converter=_converter())
-    results = await replayer.replay_workflows(_iterate(BUNDLED), raise_on_replay_failure=False)
-    assert len(results.replay_failures) == len(BUNDLED)  # keyed by run id
-    await replayer.replay_workflow(_history(UNBUNDLED))
+    # One replayer for all, as in test_history_replays_on_the_current_workflow: each
+    # failure is told apart by its file, one case's failure stops no other case's replay.
+    replays = await _replay_each(replayer, [*BUNDLED, UNBUNDLED])
+    assert {path for path, failure in replays.items() if failure} == set(BUNDLED)
+    assert replays[UNBUNDLED] is None
 
 
 async def test_encrypted_histories_replay_only_with_their_key() -> None:
@@ -350,10 +361,31 @@ async def test_encrypted_histories_replay_only_with_their_key() -> None:
     assert all("CodecKeyError" in str(e) for e in results.replay_failures.values())
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
-async def test_history_replays_on_the_current_workflow(path: Path) -> None:
+async def _replay_each(replayer: Replayer, paths: list[Path]) -> dict[Path, Exception | None]:
+    """Each history replayed by the one replayer: its failure, or None, by its file."""
+    by_id = {_history(path).workflow_id: path for path in paths}
+    replays: dict[Path, Exception | None] = {}
+    async with replayer.workflow_replay_iterator(_iterate(paths)) as results:
+        async for result in results:
+            replays[by_id[result.history.workflow_id]] = result.replay_failure
+    return replays
+
+
+@pytest.fixture(scope="module")
+async def replayed() -> dict[Path, Exception | None]:
+    """Every history replayed once on today's CaseWorkflow in the sandbox."""
     replayer = Replayer(workflows=[CaseWorkflow], data_converter=_converter())
-    await replayer.replay_workflow(_history(path))
+    return await _replay_each(replayer, HISTORIES)
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+def test_history_replays_on_the_current_workflow(
+    path: Path, replayed: dict[Path, Exception | None]
+) -> None:
+    assert path in replayed, f"{path.name} was not replayed"
+    failure = replayed[path]
+    if failure is not None:
+        raise AssertionError(f"{path.name} does not replay: {failure}") from failure
 
 
 # The replay test must be able to fail: the same workflow with one change that is not
