@@ -100,7 +100,13 @@ _BUNDLE_2026_12 = frozenset(
 # The one before and the patches added since.
 PATCH_BUNDLE_2026_12_LETTERS = "bundle-2026-12-letters"
 BUNDLES: tuple[tuple[str, frozenset[str]], ...] = (
-    (PATCH_BUNDLE_2026_12_LETTERS, _BUNDLE_2026_12 | {"letters-local"}),  # workflows.letters
+    # "intel-local" (workflows.investigation) joined it before it was deployed (it
+    # landed the same day, on main only): every *.bundle-2026-12-letters.json history
+    # was recorded again with it.
+    (
+        PATCH_BUNDLE_2026_12_LETTERS,
+        _BUNDLE_2026_12 | {"letters-local", "intel-local"},  # workflows.letters, .investigation
+    ),
     (PATCH_BUNDLE_2026_12, _BUNDLE_2026_12),
 )
 

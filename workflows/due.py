@@ -38,10 +38,13 @@ class Due:
 
 @dataclass(frozen=True)
 class Work:
-    """Stage work ready now: ``act`` (``label`` names it)."""
+    """Stage work ready now: ``act`` (``label`` names it). ``commit=False``: what it
+    changed is committed after the next act instead (one commit for both), or at the
+    end of the pass if none follows."""
 
     label: str
     act: Callable[[], Awaitable[None]]
+    commit: bool = True
 
 
 def earliest(timers: list[Due]) -> Due | None:
@@ -55,15 +58,20 @@ async def fire(
     then: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Act on each entry ``ready()`` lists, re-reading the list after every act (and
-    awaiting ``then()`` after each: the case commits what the act changed)."""
+    awaiting ``then()`` after each: the case commits what the act changed; after a
+    ``Work(commit=False)``, once the next act is done)."""
     done: set[str] = set()
+    owed = False
     while True:
         entry = next((e for e in ready() if e.label not in done), None)
         if entry is None:
+            if owed and then is not None:
+                await then()
             return
         done.add(entry.label)
         await entry.act()
-        if then is not None:
+        owed = isinstance(entry, Work) and not entry.commit
+        if then is not None and not owed:
             await then()
 
 

@@ -81,3 +81,25 @@ def test_no_action_loses_its_stage_to_what_a_timer_or_reply_sets():
     for name, model in staff_actions().items():
         if Stage.AWAITING_DETAILS in model.rule.stages:
             assert Stage.AWAITING_REVIEW in model.rule.stages, name
+
+
+async def test_work_that_leaves_its_commit_is_committed_with_the_next_act_or_at_the_end():
+    log: list[str] = []
+
+    def act(label: str):  # type: ignore[no-untyped-def]
+        async def run() -> None:
+            log.append(label)
+
+        return run
+
+    async def commit() -> None:
+        log.append("commit")
+
+    # The hand-off leaves its commit to the search after it: one commit for both.
+    work = [Work("hand off", act("hand off"), commit=False), Work("search", act("search"))]
+    await fire(lambda: work, then=commit)
+    assert log == ["hand off", "search", "commit"]
+    # Nothing after it (the search done meanwhile): committed at the end of the pass.
+    log.clear()
+    await fire(lambda: [Work("hand off", act("hand off"), commit=False)], then=commit)
+    assert log == ["hand off", "commit"]

@@ -122,6 +122,20 @@ async def test_investigation_through_to_outcome(client, case_worker, mail_sink, 
     view = await wait_view(handle, lambda v: v.intelligence is not None)
     assert view.stage == Stage.INVESTIGATING and view.team == "lpt-cambridge"
     assert view.tasks["intelligence"] is not None
+    if outcome == 1:  # patch intel-local: the search is a local activity, no activity events
+        history = await handle.fetch_history()
+        scheduled = [
+            e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in history.events
+            if e.HasField("activity_task_scheduled_event_attributes")
+        ]
+        assert "hand_off" in scheduled and "search_intelligence" not in scheduled
+        local = [
+            json.loads(m.details["data"].payloads[0].data)["activity_type"]
+            for e in history.events
+            if (m := e.marker_recorded_event_attributes).marker_name == "core_local_activity"
+        ]
+        assert "search_intelligence" in local
     for step in ("witnesses", "scene", "cctv", "forensics"):
         await handle.execute_update(
             CaseWorkflow.record_step, RecordStep(actor="officer-1", step=step, note=f"{step} done")
