@@ -50,14 +50,21 @@ async def test_an_entry_whose_condition_an_action_changed_meanwhile_does_not_act
     assert state == {"request_open": False, "reminded": True, "lapsed": False}
 
 
-async def test_each_entry_acts_once_per_pass_in_list_order():
-    acted: list[str] = []
+def _acting(acted: list[str]):  # type: ignore[no-untyped-def]
+    """``act(label)``: an act that notes ``label`` in ``acted``."""
 
     def act(label: str):  # type: ignore[no-untyped-def]
         async def run() -> None:
             acted.append(label)
 
         return run
+
+    return act
+
+
+async def test_each_entry_acts_once_per_pass_in_list_order():
+    acted: list[str] = []
+    act = _acting(acted)
 
     # Still listed after it acted (its act did not change its condition): once only.
     work = [Work("assess", act("assess")), Work("hand off", act("hand off"))]
@@ -85,12 +92,7 @@ def test_no_action_loses_its_stage_to_what_a_timer_or_reply_sets():
 
 async def test_work_that_leaves_its_commit_is_committed_with_the_next_act_or_at_the_end():
     log: list[str] = []
-
-    def act(label: str):  # type: ignore[no-untyped-def]
-        async def run() -> None:
-            log.append(label)
-
-        return run
+    act = _acting(log)
 
     async def commit() -> None:
         log.append("commit")
