@@ -522,11 +522,17 @@ def markdown(r: dict[str, Any]) -> str:
             )
         )
     if memory and memory.get("evicted_traced_kib_per_case") is not None:
+        # Held in malloc's heaps (no tracemalloc): what RSS keeps beyond it is free
+        # memory the allocator has not handed back after the parking's peak.
+        held = (memory.get("untraced") or {}).get("evicted_glibc_in_use_kib_per_case")
         rows.append(
             (
-                "Left behind by an evicted case (Python / RSS)",
+                "Left behind by an evicted case (Python / "
+                + ("malloc in use / " if held is not None else "")
+                + "RSS)",
                 f"{memory['evicted_traced_kib_per_case']:.1f} / "
-                f"{memory.get('evicted_rss_kib_per_case', 0):.1f} KiB",
+                + (f"{held:.1f} / " if held is not None else "")
+                + f"{memory.get('evicted_rss_kib_per_case', 0):.1f} KiB",
                 _t(t, "evicted_kib_per_case", "near zero (≤ 1 KiB)"),
             )
         )
