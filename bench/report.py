@@ -521,6 +521,17 @@ def markdown(r: dict[str, Any]) -> str:
                 "",
             )
         )
+    floor_untraced = (memory or {}).get("floor_untraced", {})
+    if floor_untraced.get("rss_kib_per_cached_case") is not None:
+        rows.append(
+            (
+                "Memory per cached case, the floor workflow without tracemalloc: RSS; in use"
+                " in malloc's heaps",
+                f"{floor_untraced['rss_kib_per_cached_case']:.0f} KiB;"
+                f" {floor_untraced.get('glibc_in_use_kib_per_cached_case', 0):.0f} KiB",
+                "",
+            )
+        )
     if memory and memory.get("evicted_traced_kib_per_case") is not None:
         # Held in malloc's heaps (no tracemalloc): what RSS keeps beyond it is free
         # memory the allocator has not handed back after the parking's peak.
