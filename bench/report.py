@@ -508,30 +508,20 @@ def markdown(r: dict[str, Any]) -> str:
                         "",
                     )
                 )
-    untraced = (memory or {}).get("untraced", {})
-    if untraced.get("rss_kib_per_cached_case") is not None:
-        rows.append(
-            (
-                "Memory per cached case without tracemalloc: RSS; in use / free in malloc's"
-                " heaps; outside them",
-                f"{untraced['rss_kib_per_cached_case']:.0f} KiB;"
-                f" {untraced.get('glibc_in_use_kib_per_cached_case', 0):.0f} /"
-                f" {untraced.get('glibc_free_kib_per_cached_case', 0):.0f} KiB;"
-                f" {untraced.get('outside_glibc_kib_per_cached_case', 0):.0f} KiB",
-                "",
+    for label, key in (("", "untraced"), (", the floor workflow", "floor_untraced")):
+        m = (memory or {}).get(key, {})
+        if m.get("rss_kib_per_cached_case") is not None:
+            rows.append(
+                (
+                    f"Memory per cached case{label} without tracemalloc: RSS; in use / free"
+                    " in malloc's heaps; outside them",
+                    f"{m['rss_kib_per_cached_case']:.0f} KiB;"
+                    f" {m.get('glibc_in_use_kib_per_cached_case', 0):.0f} /"
+                    f" {m.get('glibc_free_kib_per_cached_case', 0):.0f} KiB;"
+                    f" {m.get('outside_glibc_kib_per_cached_case', 0):.0f} KiB",
+                    "",
+                )
             )
-        )
-    floor_untraced = (memory or {}).get("floor_untraced", {})
-    if floor_untraced.get("rss_kib_per_cached_case") is not None:
-        rows.append(
-            (
-                "Memory per cached case, the floor workflow without tracemalloc: RSS; in use"
-                " in malloc's heaps",
-                f"{floor_untraced['rss_kib_per_cached_case']:.0f} KiB;"
-                f" {floor_untraced.get('glibc_in_use_kib_per_cached_case', 0):.0f} KiB",
-                "",
-            )
-        )
     if memory and memory.get("evicted_traced_kib_per_case") is not None:
         # Held in malloc's heaps (no tracemalloc): what RSS keeps beyond it is free
         # memory the allocator has not handed back after the parking's peak.
