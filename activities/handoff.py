@@ -93,12 +93,11 @@ class TeamHandoff:
     @activity.defn
     async def mark_acknowledged(self, handoff_key: tuple[str, str, str]) -> None:
         """Record on the team's queue that an officer took the case."""
-        workflow_id, attempt_key, officer = handoff_key
         async with self._pool.acquire() as conn:
-            await conn.execute(
-                """UPDATE team_queue SET acknowledged_at = now(), acknowledged_by = $3
-                   WHERE workflow_id = $1 AND attempt_key = $2 AND acknowledged_at IS NULL""",
-                workflow_id,
-                attempt_key,
-                officer,
-            )
+            await conn.execute(ACKNOWLEDGED_SQL, *handoff_key)
+
+
+# The queue entry of hand-off $2 taken by officer $3 (once: a retry changes nothing).
+# ``CaseStore.commit`` runs it too (patch acknowledged-in-commit).
+ACKNOWLEDGED_SQL = """UPDATE team_queue SET acknowledged_at = now(), acknowledged_by = $3
+    WHERE workflow_id = $1 AND attempt_key = $2 AND acknowledged_at IS NULL"""

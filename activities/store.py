@@ -7,6 +7,7 @@ from asyncpg.pool import PoolConnectionProxy
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.handoff import ACKNOWLEDGED_SQL
 from activities.projection import count_results, event_number, project_deadlines
 from activities.rules import (
     imu_outcome,
@@ -335,6 +336,8 @@ class CaseStore:
             await _insert_referral(conn, referral)
         for alert in commit.alerts:
             await _insert_alert(conn, alert)
+        for taken in commit.acknowledged:
+            await conn.execute(ACKNOWLEDGED_SQL, workflow_id, taken.attempt_key, taken.officer)
         if values:
             names = sorted(values)
             assignments = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(names))

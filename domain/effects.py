@@ -237,6 +237,14 @@ class ScreenRequest(Effect):
     received_at: datetime
 
 
+class TeamAcknowledged(Effect):
+    """An officer took the case off the team's queue (its entry of hand-off
+    ``attempt_key``): written with the commit of the action that says so."""
+
+    attempt_key: str
+    officer: str
+
+
 class Commit(Effect):
     """What a case has changed since its last commit, written in one transaction
     (``CaseStore.commit``): its events in order, and the referrals and control-room
@@ -250,6 +258,8 @@ class Commit(Effect):
     # Staff actions allowed by ``CaseStore.begin`` that left their audit row to this
     # commit (``Begun.audited`` false): written with what the action changed.
     audits: list[Authorise] = Field(default_factory=list)
+    # The team queue's entries taken (patch acknowledged-in-commit).
+    acknowledged: list[TeamAcknowledged] = Field(default_factory=list)
 
 
 class Begin(Effect):

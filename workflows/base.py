@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         IssueReference,
         ReferenceKind,
         Referral,
+        TeamAcknowledged,
         WorkingDays,
     )
     from whn import attributes as sa
@@ -100,12 +101,13 @@ _BUNDLE_2026_12 = frozenset(
 # The one before and the patches added since.
 PATCH_BUNDLE_2026_12_LETTERS = "bundle-2026-12-letters"
 BUNDLES: tuple[tuple[str, frozenset[str]], ...] = (
-    # "intel-local" (workflows.investigation) joined it before it was deployed (it
+    # "intel-local" and "acknowledged-in-commit" joined it before it was deployed (it
     # landed the same day, on main only): every *.bundle-2026-12-letters.json history
-    # was recorded again with it.
+    # was recorded again with them.
     (
         PATCH_BUNDLE_2026_12_LETTERS,
-        _BUNDLE_2026_12 | {"letters-local", "intel-local"},  # workflows.letters, .investigation
+        # workflows.letters; the other two workflows.investigation
+        _BUNDLE_2026_12 | {"letters-local", "intel-local", "acknowledged-in-commit"},
     ),
     (PATCH_BUNDLE_2026_12, _BUNDLE_2026_12),
 )
@@ -132,6 +134,8 @@ class CaseBase:
     _kept: tuple[list[CaseChange], list[Referral], list[ControlRoomAlert]]
     # Staff actions allowed whose audit row is the next commit's (``Begun.audited``).
     _audits: list[Authorise]
+    # Team queue entries taken, for the next commit (acknowledged-in-commit).
+    _acknowledged: list[TeamAcknowledged]
     _attributes_dirty: bool = False
     _commit_lock: asyncio.Lock
     # What the running staff action's first local activity answered (CaseStore.begin).
@@ -147,6 +151,7 @@ class CaseBase:
         self._one_transaction = self._patched(PATCH_ONE_TRANSACTION)
         self._kept = ([], [], [])
         self._audits = []
+        self._acknowledged = []
         self._commit_lock = asyncio.Lock()
 
     def _patched(self, patch: str) -> bool:
@@ -170,17 +175,19 @@ class CaseBase:
 
     def _take_kept(self) -> Commit | None:
         changes, referrals, alerts = self._kept
-        audits = self._audits
-        if not (changes or referrals or alerts or audits):
+        audits, acknowledged = self._audits, self._acknowledged
+        if not (changes or referrals or alerts or audits or acknowledged):
             return None
         self._kept = ([], [], [])
         self._audits = []
+        self._acknowledged = []
         return Commit(
             workflow_id=self._id,
             changes=changes,
             referrals=referrals,
             alerts=alerts,
             audits=audits,
+            acknowledged=acknowledged,
         )
 
     async def _commit(self) -> None:

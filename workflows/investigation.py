@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.effects import (
         CaseNote,
         Handoff,
+        TeamAcknowledged,
     )
     from domain.intel import IntelQuery, IntelSummary
 
@@ -57,6 +58,10 @@ INTEL_TIMEOUT = timedelta(seconds=60)
 # reads; and the hand-off before it leaves its commit to the search's, one commit for
 # both (``Work.commit``). In bundle-2026-12-letters (workflows.base).
 PATCH_INTEL_LOCAL = "intel-local"
+# The team queue's entry taken by the officer is written by the commit of what says so
+# (the acknowledgement, or the hand-off that arrived after it), not by a local activity
+# of its own. In bundle-2026-12-letters (workflows.base).
+PATCH_ACKNOWLEDGED_IN_COMMIT = "acknowledged-in-commit"
 
 
 def _close_needs(case: InvestigationSteps, action: CloseCase) -> dict[str, Any]:
@@ -164,9 +169,13 @@ class InvestigationSteps(AfterRecording):
 
     async def _mark_acknowledged(self, officer: str) -> None:
         """The team's queue entry of the latest hand-off: taken by ``officer``."""
+        attempt_key = f"handoff-{self.case.handoffs}"
+        if self._one_transaction and self._patched(PATCH_ACKNOWLEDGED_IN_COMMIT):
+            self._acknowledged.append(TeamAcknowledged(attempt_key=attempt_key, officer=officer))
+            return
         await workflow.execute_local_activity_method(
             TeamHandoff.mark_acknowledged,
-            (self._id, f"handoff-{self.case.handoffs}", officer),
+            (self._id, attempt_key, officer),
             retry_policy=DB_RETRY,
             summary=f"Acknowledged by {officer}",
             start_to_close_timeout=DB_TIMEOUT,

@@ -136,6 +136,8 @@ async def test_investigation_through_to_outcome(client, case_worker, mail_sink, 
             if (m := e.marker_recorded_event_attributes).marker_name == "core_local_activity"
         ]
         assert "search_intelligence" in local
+        # acknowledged-in-commit: the queue entry taken goes with a commit (checked below)
+        assert "mark_acknowledged" not in local and "commit" in local
     for step in ("witnesses", "scene", "cctv", "forensics"):
         await handle.execute_update(
             CaseWorkflow.record_step, RecordStep(actor="officer-1", step=step, note=f"{step} done")
