@@ -15,8 +15,11 @@ import asyncpg
 from temporalio import activity
 
 from activities.mime import message_bytes, needs_smtputf8
+from activities.projection import count_results
+from activities.rules import screen_report
 from activities.smtp import SmtpPool
-from domain.effects import Audience, Notified, Notify
+from activities.store import open_case_row, write_commit
+from domain.effects import Audience, Commit, Notified, Notify, ScreenRequest
 from domain.letters import LETTERS, LetterError, render, track_paragraph
 from domain.track import day
 from whn.settings import Settings
@@ -108,7 +111,40 @@ class Mailer:
 
         The Message-ID is fixed by the outbox row, so even the narrow window between a
         successful SMTP send and the ``sent_at`` write shows as one message to a reader.
+
+        With ``request.open`` (Step 1's receipt) the case is first opened, as
+        ``CaseStore.open_and_screen`` opens it (a retry finds it open), and its report
+        screened: the answer carries the screening, one local activity for both.
+
+        With ``request.commit`` (what the case kept before a letter sent in place) the
+        commit is written once the letter is done, in one transaction, as
+        ``CaseStore.commit`` writes it: each row once by its key, so a retry (or the
+        case's own commit of it, when this activity failed) writes nothing twice.
         """
+        if request.commit is not None and any(c.notes for c in request.commit.changes):
+            # Notes are sealed with the case store's key, which the mailer does not hold;
+            # the workflow never hands it such a commit. Failing (before sending) leaves
+            # the commit to the case store and the letter to the activity.
+            raise ValueError("a letter cannot carry a commit with notes")
+        screening = None
+        if request.open is not None:
+            case = request.open
+            async with self._pool.acquire() as conn, conn.transaction():
+                await open_case_row(conn, case)
+            screening = await screen_report(
+                ScreenRequest(report=case.report, received_at=case.received_at)
+            )
+        sent = await self._notify(request)
+        if request.commit is not None:
+            await self._commit(request.commit)
+        return sent if screening is None else sent.model_copy(update={"screening": screening})
+
+    async def _commit(self, commit: Commit) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            results = await write_commit(conn, commit, None)
+        count_results(results)
+
+    async def _notify(self, request: Notify) -> Notified:
         recipient = self._address(request) or ""
         # A letter its facts cannot fill raises LetterError: retried, so it waits in the
         # activity until the wording (or the workflow) is mended, never sent incomplete.

@@ -10,6 +10,7 @@ from temporalio.exceptions import ApplicationError
 from activities.handoff import ACKNOWLEDGED_SQL
 from activities.projection import count_results, event_number, project_deadlines
 from activities.rules import (
+    assess_report,
     imu_outcome,
     name_outcome,
     route_case,
@@ -173,7 +174,7 @@ async def _authorise(
     )
 
 
-async def _open(conn: asyncpg.Connection | PoolConnectionProxy, case: OpenCase) -> None:
+async def open_case_row(conn: asyncpg.Connection | PoolConnectionProxy, case: OpenCase) -> None:
     """The case row and its first event (a retry finds them and does nothing)."""
     await conn.execute(
         """INSERT INTO cases (workflow_id, receipt_code, submission_id, stage, priority,
@@ -224,6 +225,106 @@ async def _insert_alert(
     )
 
 
+async def write_commit(
+    conn: asyncpg.Connection | PoolConnectionProxy, commit: Commit, keyring: Keyring | None
+) -> list[tuple[str, str]]:
+    """``commit``'s rows, inside the caller's transaction; the deadline results to count.
+
+    ``keyring`` seals the notes of ``case_notes`` (whn/sealed.py)."""
+    workflow_id = commit.workflow_id
+    for allowed in commit.audits:  # authorised by begin, audited with the action
+        await _audit(
+            conn, actor=allowed.actor, action=allowed.action, workflow_id=allowed.workflow_id
+        )
+    values: dict[str, object] = {}
+    latest: CaseChange | None = None  # the newest change written that knows the deadlines
+    for change in commit.changes:
+        inserted = await conn.fetchval(
+            """INSERT INTO case_events (workflow_id, event_key, at, actor, event, detail)
+               VALUES ($1, $2, $3, $4, $5, $6)
+               ON CONFLICT (workflow_id, event_key) DO NOTHING
+               RETURNING id""",
+            workflow_id,
+            change.event_key,
+            change.at,
+            change.actor,
+            change.event,
+            change.detail,
+        )
+        if inserted is None:
+            continue  # written by an earlier attempt
+        if change.event in _CLAIM_EVENTS:
+            # Claims, releases, lapses and reassignments are in the audit log too.
+            await conn.execute(
+                """INSERT INTO audit_log (at, actor, action, workflow_id, allowed, reason)
+                   VALUES ($1, $2, $3, $4, true, $5)""",
+                change.at,
+                change.actor,
+                change.event,
+                workflow_id,
+                ", ".join(f"{k} {v}" for k, v in sorted(change.detail.items())) or None,
+            )
+        for note in change.notes:
+            key_id, sealed = seal(
+                keyring,
+                note.text,
+                context=note_context(workflow_id, change.event_key, note.kind),
+            )
+            await conn.execute(
+                """INSERT INTO case_notes (workflow_id, event_key, at, kind, request, step,
+                       actor, key_id, sealed)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                   ON CONFLICT DO NOTHING""",
+                workflow_id,
+                change.event_key,
+                change.at,
+                note.kind,
+                note.request,
+                note.step,
+                change.actor,
+                key_id,
+                sealed,
+            )
+        # Columns in event order: a later change's value wins, as one UPDATE each would.
+        values.update(change.fields.given())
+        if change.actor not in _NOT_STAFF:
+            values["touched_at"] = change.at
+        if change.deadlines is not None:
+            latest = change
+    for referral in commit.referrals:
+        await _insert_referral(conn, referral)
+    for alert in commit.alerts:
+        await _insert_alert(conn, alert)
+    for taken in commit.acknowledged:
+        await conn.execute(ACKNOWLEDGED_SQL, workflow_id, taken.attempt_key, taken.officer)
+    if values:
+        names = sorted(values)
+        assignments = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(names))
+        await conn.execute(
+            f"UPDATE cases SET {assignments}, updated_at = now() WHERE workflow_id = $1",
+            workflow_id,
+            *(values[name] for name in names),
+        )
+    if latest is None:
+        return []
+    # Each change carries the whole list as it then stood: the newest one says it all.
+    results = await project_deadlines(
+        conn, workflow_id, latest.deadlines, event=event_number(latest.event_key)
+    )
+    # The queue's order: the earliest deadline staff still owe (missed ones too),
+    # from the projection, so an older change committed late never sets it.
+    await conn.execute(
+        """UPDATE cases SET due_at = (
+               SELECT min(d.due_at) FROM case_deadlines d
+               WHERE d.workflow_id = $1 AND d.met_at IS NULL
+                 AND d.promise <> ALL($2::text[]))
+           WHERE workflow_id = $1""",
+        workflow_id,
+        list(_REPORTER_OWES),
+    )
+    return results
+
+
 class NotAuthorisedError(ApplicationError):
     """A staff action refused by the roster (unknown person, disabled, or missing role)."""
 
@@ -245,7 +346,7 @@ class CaseStore:
     async def open_case(self, case: OpenCase) -> None:
         """Insert the case row and its first event; a retry finds them and does nothing."""
         async with self._pool.acquire() as conn, conn.transaction():
-            await _open(conn, case)
+            await open_case_row(conn, case)
 
     @activity.defn
     async def record_change(self, change: CaseChange) -> None:
@@ -265,105 +366,13 @@ class CaseStore:
         """Step 1's first local activity: the case opened (as ``open_case``), then the
         report screened (triage and the right agency)."""
         async with self._pool.acquire() as conn, conn.transaction():
-            await _open(conn, case)
+            await open_case_row(conn, case)
         return await screen_report(ScreenRequest(report=case.report, received_at=case.received_at))
 
     async def _write(
         self, conn: asyncpg.Connection | PoolConnectionProxy, commit: Commit
     ) -> list[tuple[str, str]]:
-        """``commit``'s rows, inside the caller's transaction; the deadline results to count."""
-        workflow_id = commit.workflow_id
-        for allowed in commit.audits:  # authorised by begin, audited with the action
-            await _audit(
-                conn, actor=allowed.actor, action=allowed.action, workflow_id=allowed.workflow_id
-            )
-        values: dict[str, object] = {}
-        latest: CaseChange | None = None  # the newest change written that knows the deadlines
-        for change in commit.changes:
-            inserted = await conn.fetchval(
-                """INSERT INTO case_events (workflow_id, event_key, at, actor, event, detail)
-                   VALUES ($1, $2, $3, $4, $5, $6)
-                   ON CONFLICT (workflow_id, event_key) DO NOTHING
-                   RETURNING id""",
-                workflow_id,
-                change.event_key,
-                change.at,
-                change.actor,
-                change.event,
-                change.detail,
-            )
-            if inserted is None:
-                continue  # written by an earlier attempt
-            if change.event in _CLAIM_EVENTS:
-                # Claims, releases, lapses and reassignments are in the audit log too.
-                await conn.execute(
-                    """INSERT INTO audit_log (at, actor, action, workflow_id, allowed, reason)
-                       VALUES ($1, $2, $3, $4, true, $5)""",
-                    change.at,
-                    change.actor,
-                    change.event,
-                    workflow_id,
-                    ", ".join(f"{k} {v}" for k, v in sorted(change.detail.items())) or None,
-                )
-            for note in change.notes:
-                key_id, sealed = seal(
-                    self._keyring,
-                    note.text,
-                    context=note_context(workflow_id, change.event_key, note.kind),
-                )
-                await conn.execute(
-                    """INSERT INTO case_notes (workflow_id, event_key, at, kind, request, step,
-                           actor, key_id, sealed)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                       ON CONFLICT DO NOTHING""",
-                    workflow_id,
-                    change.event_key,
-                    change.at,
-                    note.kind,
-                    note.request,
-                    note.step,
-                    change.actor,
-                    key_id,
-                    sealed,
-                )
-            # Columns in event order: a later change's value wins, as one UPDATE each would.
-            values.update(change.fields.given())
-            if change.actor not in _NOT_STAFF:
-                values["touched_at"] = change.at
-            if change.deadlines is not None:
-                latest = change
-        for referral in commit.referrals:
-            await _insert_referral(conn, referral)
-        for alert in commit.alerts:
-            await _insert_alert(conn, alert)
-        for taken in commit.acknowledged:
-            await conn.execute(ACKNOWLEDGED_SQL, workflow_id, taken.attempt_key, taken.officer)
-        if values:
-            names = sorted(values)
-            assignments = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(names))
-            await conn.execute(
-                f"UPDATE cases SET {assignments}, updated_at = now() WHERE workflow_id = $1",
-                workflow_id,
-                *(values[name] for name in names),
-            )
-        if latest is None:
-            return []
-        # Each change carries the whole list as it then stood: the newest one says it all.
-        results = await project_deadlines(
-            conn, workflow_id, latest.deadlines, event=event_number(latest.event_key)
-        )
-        # The queue's order: the earliest deadline staff still owe (missed ones too),
-        # from the projection, so an older change committed late never sets it.
-        await conn.execute(
-            """UPDATE cases SET due_at = (
-                   SELECT min(d.due_at) FROM case_deadlines d
-                   WHERE d.workflow_id = $1 AND d.met_at IS NULL
-                     AND d.promise <> ALL($2::text[]))
-               WHERE workflow_id = $1""",
-            workflow_id,
-            list(_REPORTER_OWES),
-        )
-        return results
+        return await write_commit(conn, commit, self._keyring)
 
     @activity.defn
     async def issue_reference(self, request: IssueReference) -> str:
@@ -380,7 +389,8 @@ class CaseStore:
     @activity.defn
     async def begin(self, begin: Begin) -> Begun:
         """A staff action's start in one local activity: the actor authorised (audited
-        either way); then, only if allowed, its reference issued and its rules run.
+        either way); then, only if allowed, its reference issued and its rules run (the
+        IMU's decision support among them).
 
         With ``begin.audit_with_commit`` and no reference to issue, an allowed actor's
         audit row is left to the action's commit (``Begun.audited`` false): the check is
@@ -412,6 +422,7 @@ class CaseStore:
             imu_outcome=await imu_outcome(begin.imu_outcome) if begin.imu_outcome else None,
             outcome_name=await name_outcome(begin.outcome) if begin.outcome is not None else None,
             due=await working_days_after(begin.working_days) if begin.working_days else None,
+            assessment=await assess_report(begin.assess) if begin.assess else None,
         )
 
     @activity.defn

@@ -13,8 +13,10 @@ from pydantic import (
     model_serializer,
 )
 
+from domain.assessment import Assessment
 from domain.case import Deadline
 from domain.report import Report
+from domain.screening import Screening
 from domain.terms import Role
 
 Audience = Literal["reporter", "control_room", "supervisor", "victim_support", "agency", "team"]
@@ -23,6 +25,21 @@ ReferenceKind = Literal["crime", "investigation"]
 
 class Effect(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _unless_none(*names: str) -> Any:
+    """A serializer leaving out the fields ``names`` while they are None: fields added
+    since workers were last deployed, which a worker from before them (``extra="forbid"``)
+    would refuse in a payload from a newer one during a rolling deploy."""
+
+    def serialize(self: BaseModel, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for name in names:
+            if getattr(self, name) is None:
+                data.pop(name, None)
+        return data
+
+    return model_serializer(mode="wrap")(serialize)
 
 
 class OpenCase(Effect):
@@ -152,6 +169,15 @@ class Notify(Effect):
     to: str | None = None
     letter: str
     context: dict[str, Any] = Field(default_factory=dict)
+    # Step 1's receipt (patch receipt-opens-case): the case opened and its report
+    # screened first, in the same local activity.
+    open: OpenCase | None = None
+    # A letter sent in place (patch letters-carry-commit): what the case kept before it,
+    # written by the mail activity in one transaction once the letter is done, instead of
+    # by a commit of its own after it.
+    commit: Commit | None = None
+
+    _serialize = _unless_none("open", "commit")
 
 
 class Notified(Effect):
@@ -159,6 +185,9 @@ class Notified(Effect):
     sent: bool
     sent_at: datetime | None = None
     recipient: str
+    screening: Screening | None = None  # the report's screening, when ``Notify.open``
+
+    _serialize = _unless_none("screening")
 
 
 class OweLetter(Effect):
@@ -272,7 +301,10 @@ class Begin(Effect):
     route: RouteRequest | None = None
     imu_outcome: ImuOutcomeRequest | None = None
     outcome: int | None = None  # a Home Office outcome type to name
-    working_days: WorkingDays | None = None  # a Right 6 due date
+    working_days: WorkingDays | None = None  # a Right 6 (or Right 4 referral) due date
+    # The IMU's decision support for a crime recorded to go to the IMU (patch
+    # begin-prepares): worked out with the authorisation, not by a local activity after.
+    assess: Report | None = None
     # An allowed actor's audit row may be left to the action's commit (one transaction
     # per action); a refusal is always audited at once.
     audit_with_commit: bool = False
@@ -290,9 +322,13 @@ class Begun(Effect):
     imu_outcome: ImuOutcome | None = None
     outcome_name: str | None = None
     due: datetime | None = None
+    assessment: Assessment | None = None  # patch begin-prepares
+
+    _serialize = _unless_none("assessment")
 
 
 CaseChange.model_rebuild()
 Commit.model_rebuild()
+Notify.model_rebuild()
 Begin.model_rebuild()
 Begun.model_rebuild()

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
 
     from activities.rules import working_days_after
     from activities.store import CaseStore
+    from domain.assessment import Assessment
     from domain.case import (
         ActionResult,
         CaseInput,
@@ -101,13 +102,21 @@ _BUNDLE_2026_12 = frozenset(
 # The one before and the patches added since.
 PATCH_BUNDLE_2026_12_LETTERS = "bundle-2026-12-letters"
 BUNDLES: tuple[tuple[str, frozenset[str]], ...] = (
-    # "intel-local" and "acknowledged-in-commit" joined it before it was deployed (it
-    # landed the same day, on main only): every *.bundle-2026-12-letters.json history
-    # was recorded again with them.
+    # "intel-local", "acknowledged-in-commit", "begin-prepares", "receipt-opens-case" and
+    # "letters-carry-commit" joined it before it was deployed (it landed the same day, on
+    # main only): every *.bundle-2026-12-letters.json history was recorded again with
+    # them.
     (
         PATCH_BUNDLE_2026_12_LETTERS,
-        # workflows.letters; the other two workflows.investigation
-        _BUNDLE_2026_12 | {"letters-local", "intel-local", "acknowledged-in-commit"},
+        _BUNDLE_2026_12
+        | {
+            "letters-local",  # workflows.letters
+            "intel-local",  # workflows.investigation
+            "acknowledged-in-commit",  # workflows.investigation
+            "begin-prepares",  # workflows.review
+            "receipt-opens-case",  # workflows.receipt
+            "letters-carry-commit",  # workflows.letters
+        },
     ),
     (PATCH_BUNDLE_2026_12, _BUNDLE_2026_12),
 )
@@ -190,6 +199,18 @@ class CaseBase:
             acknowledged=acknowledged,
         )
 
+    def _keep_again(self, commit: Commit) -> None:
+        """Put back what ``commit`` took (``_take_kept``), before anything kept since:
+        its local activity failed, and the next commit writes it (each row once)."""
+        changes, referrals, alerts = self._kept
+        self._kept = (
+            [*commit.changes, *changes],
+            [*commit.referrals, *referrals],
+            [*commit.alerts, *alerts],
+        )
+        self._audits = [*commit.audits, *self._audits]
+        self._acknowledged = [*commit.acknowledged, *self._acknowledged]
+
     async def _commit(self) -> None:
         """Write what the case has kept (PATCH_ONE_TRANSACTION): the search attributes
         once, then the writes in one local activity. Commits run one at a time, in
@@ -231,6 +252,16 @@ class CaseBase:
             f"Right 6 due in {days} working day(s)",
         )
         return due
+
+    async def _assessed(self, assessment: Assessment) -> None:
+        """The IMU's decision support (solvability and vulnerability) on the case."""
+        self.case.assessment = assessment
+        await self._record(
+            "assessed",
+            "system",
+            {"summary": assessment.summary},
+            fields={"assessment": assessment.model_dump(mode="json")},
+        )
 
     def _prepared(self, name: str) -> Any:
         """What the running action's authorisation also worked out (``Begun.<name>``),

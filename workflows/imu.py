@@ -119,7 +119,8 @@ class ImuSteps(InvestigationSteps):
         return self._result(f"Investigation {ref} opened; allocated to {team}.", reference=ref)
 
     async def _assess(self) -> None:
-        """Decision support for the IMU: solvability and vulnerability."""
+        """Decision support for the IMU: solvability and vulnerability (a case that
+        reached the IMU by a record-crime from before patch begin-prepares)."""
         assessment: Assessment = await workflow.execute_local_activity(
             assess_report,
             self._inp.report,
@@ -127,10 +128,4 @@ class ImuSteps(InvestigationSteps):
             summary="IMU decision support: solvability and vulnerability",
             start_to_close_timeout=DB_TIMEOUT,
         )
-        self.case.assessment = assessment
-        await self._record(
-            "assessed",
-            "system",
-            {"summary": assessment.summary},
-            fields={"assessment": assessment.model_dump(mode="json")},
-        )
+        await self._assessed(assessment)

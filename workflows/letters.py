@@ -19,6 +19,10 @@ outbox row, so a letter is sent once per case and purpose whatever is retried.
   workflow task every few seconds. The letters a staff action orders after its decision
   go once it has committed, together in one activity (``Mailer.notify_all``) when there
   are several; one the mail server refuses while another goes is sent on its own after.
+- Patch ``letters-carry-commit``: a letter sent in place by a local activity that meets
+  no deadline carries what the case kept before it (``Notify.commit``, never one with
+  notes); the mail activity writes it once the letter is done, so the commit after the
+  letter has only what was recorded since (often nothing, and no local activity).
 - ``meets=name``: the deadline ``name`` is met when the letter goes, not when it was
   ordered (the CRN within 48 hours, Right 6).
 - A letter to a reporter with no email is owed, not lost (``workflows.owed``, patch
@@ -47,6 +51,13 @@ PATCH_LETTERS_AFTER_DECISION = "letters-after-decision"
 PATCH_DEADLINE_MET_RECORDED = "deadline-met-recorded"
 PATCH_OWED_LETTERS = "owed-letters"
 PATCH_LETTERS_LOCAL = "letters-local"
+# A letter sent in place by a local activity, with no deadline to meet, carries what the
+# case kept before it (``Notify.commit``): the mail activity writes it once the letter is
+# done, so the commit that followed the letter has nothing left to write (no local
+# activity) unless the case recorded more after it. The reminder and an escalation
+# record themselves before their letter, to go with it. In bundle-2026-12-letters
+# (workflows.base).
+PATCH_LETTERS_CARRY_COMMIT = "letters-carry-commit"
 
 MAIL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
@@ -141,8 +152,14 @@ class CaseLetters(CaseBase):
             batch, self._ordered = list(self._ordered), ()
             self._letters.append(asyncio.create_task(self._send_all_later(batch)))
 
+    def _carries(self) -> bool:
+        """PATCH_LETTERS_CARRY_COMMIT: a letter in place carries the case's commit."""
+        return self._one_transaction and self._patched(PATCH_LETTERS_CARRY_COMMIT)
+
     async def _deliver(self, notify: Notify, meets: str | None, *, local: bool = False) -> Notified:
-        sent = await self._notify(notify, local=local)
+        # A deadline the letter meets is met by its answer: the commit after it has that.
+        carry = local and meets is None and self._carries()
+        sent = await self._notify(notify, local=local, carry=carry)
         await self._sent(notify, meets, sent)
         return sent
 
@@ -153,12 +170,15 @@ class CaseLetters(CaseBase):
         elif self._owed(notify, sent) and self._patched(PATCH_OWED_LETTERS):
             await self._owe(notify, meets)
 
-    async def _notify(self, notify: Notify, *, local: bool) -> Notified:
-        """``Mailer.notify``: as a local activity first when ``local``, else (or when the
-        mail server does not take it at once) as an activity."""
+    async def _notify(self, notify: Notify, *, local: bool, carry: bool = False) -> Notified:
+        """``Mailer.notify``: as a local activity first when ``local`` (carrying the
+        case's commit when ``carry``), else (or when the mail server does not take it at
+        once) as an activity."""
         summary = f"Email: {notify.purpose.replace('-', ' ')}"
         if local:
             try:
+                if carry:
+                    return await self._notify_carrying(notify, summary)
                 sent: Notified = await workflow.execute_local_activity_method(
                     Mailer.notify,
                     notify,
@@ -182,6 +202,33 @@ class CaseLetters(CaseBase):
             retry_policy=MAIL_RETRY,
             summary=summary,
         )
+        return sent
+
+    async def _notify_carrying(self, notify: Notify, summary: str) -> Notified:
+        """The letter's local activity writes what the case kept, as a commit: in order
+        with the others (it holds the commit lock), the search attributes first. If it
+        fails, what it took is kept again for the next commit."""
+        self._write_attributes()
+        async with self._commit_lock:
+            carried = self._take_kept()
+            if carried is not None and any(c.notes for c in carried.changes):
+                # Notes are sealed by the case store's key: its own commit writes them.
+                self._keep_again(carried)
+                carried = None
+            try:
+                sent: Notified = await workflow.execute_local_activity_method(
+                    Mailer.notify,
+                    notify if carried is None else notify.model_copy(update={"commit": carried}),
+                    start_to_close_timeout=MAIL_TIMEOUT,
+                    retry_policy=LOCAL_MAIL_RETRY,
+                    summary=summary,
+                )
+            except BaseException:
+                if carried is not None:
+                    self._keep_again(carried)
+                raise
+        if carried is not None:
+            self._changes += 1  # as a commit does: the main loop looks again
         return sent
 
     def _owed(self, notify: Notify, sent: Notified) -> bool:
@@ -245,10 +292,14 @@ class CaseLetters(CaseBase):
     async def _escalate(self, what: str, key: str) -> None:
         """Tell the supervisor once per key and escalation count."""
         n = sum(1 for e in self.case.timeline if e.event == "escalated")
+        carried = self._carries()  # PATCH_LETTERS_CARRY_COMMIT: recorded with its letter
+        if carried:
+            await self._record("escalated", "system", {"what": what})
         await self._send(
             "supervisor_escalation",
             f"escalation-{key}-{n + 1}",
             what=what,
             due_at=workflow.now().isoformat(),
         )
-        await self._record("escalated", "system", {"what": what})
+        if not carried:
+            await self._record("escalated", "system", {"what": what})

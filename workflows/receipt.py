@@ -10,22 +10,37 @@ import asyncio
 from typing import Any
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     import email_validator  # noqa: F401  (pydantic's EmailStr loads it lazily: load it here)
 
+    from activities.mail import Mailer
     from activities.rules import screen_report
     from activities.store import CaseStore
     from domain.actions import AckEmergency, ActionResult
     from domain.agency import Agency
     from domain.case import Priority, Stage, TimelineEntry
-    from domain.effects import ControlRoomAlert, OpenCase, Referral, ScreenRequest
+    from domain.effects import ControlRoomAlert, Notified, OpenCase, Referral, ScreenRequest
     from domain.screening import Screening
 
 from workflows.acting import staff_action
 from workflows.base import RECEIPT_GRACE
 from workflows.due import Due
-from workflows.letters import PATCH_LETTERS_AFTER_DECISION, CaseLetters
+from workflows.letters import (
+    LOCAL_MAIL_RETRY,
+    MAIL_TIMEOUT,
+    PATCH_LETTERS_AFTER_DECISION,
+    PATCH_LETTERS_LOCAL,
+    CaseLetters,
+)
+
+# Step 1 in two local activities, not three: the receipt's (``Mailer.notify`` with
+# ``Notify.open``) also opens the case and screens the report, then one commit. If the
+# mail server (or PostgreSQL) does not answer that one attempt, the case is opened and
+# screened by ``CaseStore.open_and_screen`` as before, and the receipt goes to the
+# activity. In bundle-2026-12-letters (workflows.base).
+PATCH_RECEIPT_OPENS_CASE = "receipt-opens-case"
 
 
 class ReceiptSteps(CaseLetters):
@@ -49,18 +64,25 @@ class ReceiptSteps(CaseLetters):
         # local activity, and screening is committed with its answer after the receipt
         # (the case is ``received`` while the receipt waits for the mail server).
         one = self._one_transaction
+        opening = OpenCase(
+            workflow_id=self._id,
+            receipt_code=inp.receipt_code,
+            submission_id=report.submission_id,
+            report=report,
+            received_at=self._received_at,
+            stage=Stage.RECEIVED.value,
+            priority=self.case.priority.value,
+            category=self.case.category,
+        )
+        # The new patch asked first: a history without it asks letters-local where it
+        # always did (at the receipt, after the case was opened).
+        if one and self._patched(PATCH_RECEIPT_OPENS_CASE) and self._patched(PATCH_LETTERS_LOCAL):
+            await self._screened(await self._open_with_receipt(opening))
+            await self._commit()
+            return
         opened = await self._in_store(
             CaseStore.open_and_screen if one else CaseStore.open_case,
-            OpenCase(
-                workflow_id=self._id,
-                receipt_code=inp.receipt_code,
-                submission_id=report.submission_id,
-                report=report,
-                received_at=self._received_at,
-                stage=Stage.RECEIVED.value,
-                priority=self.case.priority.value,
-                category=self.case.category,
-            ),
+            opening,
             "Case opened and screened: triage and right agency"
             if one
             else "Case opened in the case store",
@@ -82,6 +104,42 @@ class ReceiptSteps(CaseLetters):
         )
         await self._screened(screening)
         await self._commit()
+
+    async def _open_with_receipt(self, opening: OpenCase) -> Screening:
+        """PATCH_RECEIPT_OPENS_CASE: the case opened, screened and its receipt sent by one
+        local activity, one attempt; else as before, in two (and the receipt retried by
+        the activity). Then the case is screening, with the receipt's answer applied."""
+        self.case.timeline.append(
+            TimelineEntry(at=self._received_at, event="received", actor="intake")
+        )
+        self._upsert_attributes()  # the attributes go first
+        notify = self._letter("receipt", "receipt", None, {})
+        try:
+            sent: Notified = await workflow.execute_local_activity_method(
+                Mailer.notify,
+                notify.model_copy(update={"open": opening}),
+                start_to_close_timeout=MAIL_TIMEOUT,
+                retry_policy=LOCAL_MAIL_RETRY,
+                summary="Case opened and screened; email: receipt",
+            )
+        except (ActivityError, ApplicationError) as err:
+            # A local activity's last failure may come unwrapped (no ActivityError).
+            cause = err.cause if isinstance(err, ActivityError) else err
+            if isinstance(cause, ApplicationError) and cause.non_retryable:
+                raise
+            screening: Screening = await self._in_store(
+                CaseStore.open_and_screen,
+                opening,
+                "Case opened and screened: triage and right agency",
+            )
+            await self._commit()  # the attributes, before the activity's wait
+            await self._deliver(notify, "receipt")
+        else:
+            assert sent.screening is not None  # Notify.open asks for it
+            screening = sent.screening
+            await self._sent(notify, "receipt", sent)
+        await self._set_stage(Stage.SCREENING, "system", "screening started")
+        return screening
 
     async def _screened(self, screening: Screening) -> None:
         """Step 1's answer: an emergency, another agency's, or on to a call handler."""

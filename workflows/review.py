@@ -32,10 +32,21 @@ from workflows.receipt import ReceiptSteps
 
 # workflow.patched ids: one per change to workflow code made while cases are open.
 PATCH_DETAILS_RECEIPT = "details-reply-acknowledged"
+# record-crime's ``CaseStore.begin`` also works out the Victim Support referral's due
+# date (Right 4) and, for a crime going to the IMU, the IMU's decision support: two
+# local activities fewer (the due date's, inside the action; the assessment's, with its
+# commit, in the main loop after it). In bundle-2026-12-letters (workflows.base).
+PATCH_BEGIN_PREPARES = "begin-prepares"
 
 
 def _crime_needs(case: ReviewSteps, action: RecordCrime) -> dict[str, Any]:
-    return {"reference": case._reference_request("crime")}
+    needs: dict[str, Any] = {"reference": case._reference_request("crime")}
+    if case._patched(PATCH_BEGIN_PREPARES):
+        if case._victim_support_wanted():
+            needs["working_days"] = WorkingDays(start=workflow.now(), days=2)
+        if not action.no_investigation and case.case.assessment is None:
+            needs["assess"] = case._inp.report  # as _imu_work would (once per case)
+    return needs
 
 
 class ReviewSteps(ReceiptSteps):
@@ -66,13 +77,17 @@ class ReviewSteps(ReceiptSteps):
 
     async def _remind(self, request: DetailsRequestState) -> None:
         request.reminded = True
+        carried = self._carries()  # PATCH_LETTERS_CARRY_COMMIT: recorded with its letter
+        if carried:
+            await self._record("details_reminder_sent", "system", {"request": request.number})
         await self._send(
             "details_reminder",
             f"details-reminder-{request.number}",
             question=request.question,
             expires_at=(request.asked_at + self._inp.timings.details_expiry).isoformat(),
         )
-        await self._record("details_reminder_sent", "system", {"request": request.number})
+        if not carried:
+            await self._record("details_reminder_sent", "system", {"request": request.number})
 
     async def _lapse(self, request: DetailsRequestState) -> None:
         # Default on silence: the request lapses and the case goes back to review.
@@ -190,6 +205,10 @@ class ReviewSteps(ReceiptSteps):
             )
             return self._result(f"Crime {crn} recorded and closed.", reference=crn)
         await self._set_stage(Stage.WITH_IMU, action.actor, f"crime {crn} recorded; with the IMU")
+        assessment = self._prepared("assessment")
+        if assessment is not None:
+            # PATCH_BEGIN_PREPARES: in the action's commit, not the main loop's (_assess).
+            await self._assessed(assessment)
         return self._result(f"Crime {crn} recorded; passed to the IMU.", reference=crn)
 
     @staff_action(NotACrime)
@@ -214,13 +233,13 @@ class ReviewSteps(ReceiptSteps):
 
     async def _refer_to_victim_support(self) -> None:
         """Victims' Code Right 4: a referral within 2 working days, recorded now."""
-        due: datetime = await workflow.execute_local_activity(
+        due: datetime = self._prepared("due") or await workflow.execute_local_activity(
             working_days_after,
             WorkingDays(start=workflow.now(), days=2),
             retry_policy=DB_RETRY,
             summary="Victim support referral due date",
             start_to_close_timeout=DB_TIMEOUT,
-        )
+        )  # PATCH_BEGIN_PREPARES: worked out with the action's authorisation
         self._deadline("victim_support_referral", due)
         await self._refer(
             Referral(

@@ -145,7 +145,7 @@ async def test_an_http_case_is_one_trace_and_no_personal_data_in_history_logs_or
     assert start.context.trace_id == server.context.trace_id
     assert start.parent is not None
     in_trace = {s.name for s in spans if s.context.trace_id == server.context.trace_id}
-    assert "RunActivity:open_and_screen" in in_trace
+    assert "RunActivity:notify" in in_trace  # Step 1's opening (patch receipt-opens-case)
     for span in spans:
         if span.kind != SpanKind.SERVER or not span.name.startswith(("GET ", "POST ")):
             continue  # the HTTP requests' spans (Temporal's carry the workflow id)

@@ -44,7 +44,9 @@ async def test_record_crime_is_one_trace_reaching_the_database(
     case_trace = start.context.trace_id
     in_trace = [s for s in spans if s.context.trace_id == case_trace]
     names = {s.name for s in in_trace}
-    assert {"RunWorkflow:CaseWorkflow", "RunActivity:open_and_screen", "RunActivity:notify"} <= names
+    # Step 1's one local activity before its commit opens, screens and sends the receipt
+    # (patch receipt-opens-case).
+    assert {"RunWorkflow:CaseWorkflow", "RunActivity:notify", "RunActivity:commit"} <= names
     assert any((s.attributes or {}).get("db.system") == "postgresql" for s in in_trace)
 
     # The staff action: Temporal's interceptor links the handler to the caller's span

@@ -14,6 +14,7 @@ other is sent and meets its deadline, and only the refused one is sent again.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -53,6 +54,29 @@ async def test_the_receipt_goes_by_a_local_activity(client, case_worker, mail_si
     await mail_sink.await_for(lambda m: m["X-WHN-Case"] == handle.id)
     events = await _events(handle)
     assert events["ACTIVITY_TASK_SCHEDULED"] == 0  # sent from the case's first task
+    # Patch receipt-opens-case: the receipt's local activity also opened the case and
+    # screened it; Step 1 is that one and its commit.
+    assert _local_activities(await handle.fetch_history()) == ["notify", "commit"]
+
+
+async def test_mail_server_down_step_1_opens_and_screens_the_case_without_it(
+    client, db_pool, settings, task_queue
+):
+    down = settings.model_copy(update={"smtp_port": free_port()})
+    async with build_worker(client, db_pool, down, task_queue=task_queue):
+        submitted = await submit(client, example("ordinary"), task_queue=task_queue, timings=FAST)
+        handle = client.get_workflow_handle_for(CaseWorkflow.run, submitted.workflow_id)
+        await until(lambda: _fell_back(handle), what="the receipt handed to the activity")
+        history = await handle.fetch_history()
+        # One local attempt of the receipt with the opening; then the opening and
+        # screening alone, and the receipt left to the activity (nothing is kept to
+        # commit yet: the case is received until it goes).
+        assert _local_activities(history) == ["notify", "open_and_screen"]
+        assert _activities(history) == ["notify"]
+        stage = await db_pool.fetchval(
+            "SELECT stage FROM cases WHERE workflow_id = $1", submitted.workflow_id
+        )
+        assert stage == Stage.RECEIVED.value
 
 
 async def test_mail_server_down_the_letter_waits_in_the_activity_and_history_stays_small(
@@ -96,6 +120,14 @@ async def test_mail_server_down_the_letter_waits_in_the_activity_and_history_sta
 
 async def _fell_back(handle) -> bool:  # type: ignore[no-untyped-def]
     return (await _events(handle))["ACTIVITY_TASK_SCHEDULED"] == 1
+
+
+def _local_activities(history: Any) -> list[str]:
+    return [
+        json.loads(attrs.details["data"].payloads[0].data)["activity_type"]
+        for e in history.events
+        if (attrs := e.marker_recorded_event_attributes).marker_name == "core_local_activity"
+    ]
 
 
 def _activities(history: Any) -> list[str]:
@@ -184,3 +216,78 @@ async def test_a_letter_refused_in_the_batch_is_sent_again_alone(
     )
     assert attempts["crime-recorded"] == 1  # sent once, never tried again
     assert attempts["victim-support-referral"] == 3  # refused twice, then sent
+
+
+async def _stored(db_pool, workflow_id: str) -> tuple[list[str], bool, str]:  # type: ignore[no-untyped-def]
+    """The case store's events, overdue mark and review deadline state for a case."""
+    events = [
+        r["event"]
+        for r in await db_pool.fetch(
+            "SELECT event FROM case_events WHERE workflow_id = $1 ORDER BY id", workflow_id
+        )
+    ]
+    overdue = await db_pool.fetchval(
+        "SELECT overdue FROM cases WHERE workflow_id = $1", workflow_id
+    )
+    state = await db_pool.fetchval(
+        "SELECT state FROM case_deadlines WHERE workflow_id = $1"
+        " AND name = 'crime_recording_decision'",
+        workflow_id,
+    )
+    return events, overdue, state
+
+
+async def test_an_escalation_letter_writes_what_the_case_kept(
+    client, case_worker, mail_sink, time_env, db_pool
+):
+    """Patch letters-carry-commit: the missed deadline's escalation is recorded before its
+    letter and written by the letter's local activity; no commit of its own after it."""
+    submitted = await submit(client, example("ordinary"), task_queue=case_worker, timings=FAST)
+    handle = client.get_workflow_handle_for(CaseWorkflow.run, submitted.workflow_id)
+    await wait_stage(handle, Stage.AWAITING_REVIEW)
+    await skip_time(time_env, FAST.review_deadline + timedelta(minutes=1))
+    await mail_sink.await_for(
+        lambda m: m["X-WHN-Case"] == handle.id and m["X-WHN-Letter"] == "supervisor_escalation"
+    )
+
+    async def escalated() -> bool:
+        events, _, _ = await _stored(db_pool, handle.id)
+        return bool(events) and events[-1] == "escalated"
+
+    await until(escalated, what="the escalation in the case store")
+    events, overdue, state = await _stored(db_pool, handle.id)
+    assert events.count("escalated") == 1
+    assert overdue is True and state == "missed"
+    # Step 1's two, then the escalation's letter alone.
+    assert _local_activities(await handle.fetch_history()) == ["notify", "commit", "notify"]
+
+
+async def test_mail_server_down_an_escalation_is_committed_before_its_letter_waits(
+    client, db_pool, settings, task_queue, time_env, tmp_path: Path
+):
+    """The letter's one local attempt fails: what it carried is kept again and committed
+    by the case store, and the letter goes to the activity."""
+    port = free_port()
+    sink = MailSink(tmp_path / "mail", port=port)
+    sink.start()  # up for the receipt, down by the time the review deadline passes
+    up = settings.model_copy(update={"smtp_port": port})
+    async with build_worker(client, db_pool, up, task_queue=task_queue):
+        submitted = await submit(client, example("ordinary"), task_queue=task_queue, timings=FAST)
+        handle = client.get_workflow_handle_for(CaseWorkflow.run, submitted.workflow_id)
+        await wait_stage(handle, Stage.AWAITING_REVIEW)
+        sink.stop()
+        await skip_time(time_env, FAST.review_deadline + timedelta(minutes=1))
+
+        async def escalated() -> bool:
+            events, _, _ = await _stored(db_pool, handle.id)
+            return "escalated" in events
+
+        await until(escalated, what="the escalation in the case store")
+        events, overdue, state = await _stored(db_pool, handle.id)
+        assert events.count("escalated") == 1
+        assert overdue is True and state == "missed"
+        history = await handle.fetch_history()
+        # After Step 1: the escalation's local attempt, then its commit; the letter waits
+        # in the activity.
+        assert _local_activities(history) == ["notify", "commit", "notify", "commit"]
+        assert _activities(history) == ["notify"]

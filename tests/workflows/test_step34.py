@@ -63,6 +63,27 @@ async def test_assessment_is_recorded_when_the_case_reaches_the_imu(client, case
         "SELECT assessment FROM cases WHERE workflow_id = $1", submitted.workflow_id
     )
     assert stored == view.assessment.model_dump(mode="json")
+    # Patch begin-prepares: worked out by record-crime's begin (with the Victim Support
+    # referral's due date), recorded by its commit: no local activity of its own.
+    history = await handle.fetch_history()
+    local = [
+        json.loads(m.details["data"].payloads[0].data)["activity_type"]
+        for e in history.events
+        if (m := e.marker_recorded_event_attributes).marker_name == "core_local_activity"
+    ]
+    assert local[:4] == ["notify", "commit", "begin", "commit"], local  # then the letters'
+    assert not {"assess_report", "working_days_after"} & set(local), local
+    referral = next(d for d in view.deadlines if d.name == "victim_support_referral")
+    # Two working days from the action's start (its begin, a moment before the deadline opens).
+    assert (
+        timedelta(days=2, seconds=-10) <= referral.due_at - referral.opened_at <= timedelta(days=6)
+    )
+    rows = await db_pool.fetch(
+        "SELECT event FROM case_events WHERE workflow_id = $1 ORDER BY id", submitted.workflow_id
+    )
+    events = [r["event"] for r in rows]
+    recorded = events.index("crime_recorded")
+    assert events[recorded : recorded + 3] == ["crime_recorded", "stage:with_imu", "assessed"]
 
 
 @pytest.mark.parametrize(
