@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 
 import asyncpg
@@ -109,7 +110,12 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log.info("worker polling task queue %s on %s", settings.task_queue, settings.temporal_address)
+    log.info(
+        "worker polling task queue %s on %s (event loop: %s)",
+        settings.task_queue,
+        settings.temporal_address,
+        event_loop_name(loop),
+    )
     # Cases by stage and overdue deadlines, beside the SDK's metrics (the dashboard's).
     gauges = (
         asyncio.create_task(publish_live_counts(pool, runtime.metric_meter)) if runtime else None
@@ -125,13 +131,38 @@ async def run(settings: Settings) -> None:
     log.info("worker stopped")
 
 
+def event_loop_name(loop: asyncio.AbstractEventLoop) -> str:
+    """``uvloop`` or ``asyncio``: the package of the loop's class (what the worker runs on)."""
+    return type(loop).__module__.partition(".")[0]
+
+
+def loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The worker's event loop (``WHN_EVENT_LOOP``): uvloop's, or None for the standard one
+    (the default).
+
+    uvloop (libuv) does the loop's own work (ready callbacks, the selector, timers and
+    the wake-ups the SDK's Rust core sends by ``call_soon_threadsafe``) in C; measured in
+    docs/deployment.md. Where it cannot be imported the standard loop runs, with a warning.
+    """
+    if settings.event_loop == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        log.warning("WHN_EVENT_LOOP=uvloop but uvloop is not installed: the standard loop runs")
+        return None
+    return uvloop.new_event_loop
+
+
 def main() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     code = 0
     try:
-        asyncio.run(run(get_settings()))
+        settings = get_settings()
+        with asyncio.Runner(loop_factory=loop_factory(settings)) as runner:
+            runner.run(run(settings))
     except SettingsError as err:
         print(f"whn-worker: configuration: {err}", file=sys.stderr)
         code = 1

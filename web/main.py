@@ -50,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         server_header=False,
         timeout_graceful_shutdown=GRACE_SECONDS,
         lifespan="on",
+        # WHN_EVENT_LOOP, as the worker: never uvicorn's "auto", which takes uvloop
+        # whenever it is installed.
+        loop=settings.event_loop,
     )
     server = uvicorn.Server(config)
     # uvicorn hands a SIGTERM it handled back to the handler it found: a no-op one here,

@@ -71,6 +71,9 @@ class Settings(BaseSettings, TimingFields):
     # every workflow inside it, so a non-deterministic call still fails CI.
     workflow_sandbox: bool = False
     db_pool_size: int = 20
+    # The event loop of the worker and whn-web: the standard library's, or uvloop's (libuv,
+    # the loop's own machinery in C). Measured in docs/deployment.md ("The event loop").
+    event_loop: Literal["uvloop", "asyncio"] = "asyncio"
 
     # Payload encryption (whn.codec). Keys: "k2:BASE64,k1:BASE64" (the first encrypts)
     # and/or a key file; with neither, the dev stack's key under data_dir if there is one

@@ -116,9 +116,12 @@ class Workers:
         self._logs = logs
         self.started: list[WorkerProcess] = []
 
-    async def start(self, *, smtp_port: int | None = None) -> WorkerProcess:
-        """Start a worker (optionally on another SMTP port) and wait until it polls."""
-        env = dict(self._env)
+    async def start(
+        self, *, smtp_port: int | None = None, env: dict[str, str] | None = None
+    ) -> WorkerProcess:
+        """Start a worker (optionally on another SMTP port, with more environment) and
+        wait until it polls."""
+        env = {**self._env, **(env or {})}
         if smtp_port is not None:
             env["WHN_SMTP_PORT"] = str(smtp_port)
         log = self._logs / f"worker-{len(self.started) + 1}.log"

@@ -22,6 +22,7 @@ from tests.durability.conftest import Workers, retrying
 from tests.durability.ledger import assert_gapless, counter, ledger
 from tests.helpers import example, until, wait_stage, wait_view
 from whn.devstack.temporal_server import free_port
+from whn.settings import Settings
 from workflows.case import CaseWorkflow
 
 Handle = WorkflowHandle[Any, Any]
@@ -310,9 +311,11 @@ async def test_sigterm_drains_in_flight_work(
 ):
     """SIGTERM while the receipt email is being sent: the worker finishes the send, records
     it, completes the workflow task that sent it and exits 0 within its graceful timeout
-    (20 s)."""
+    (20 s), on the event loop the worker ships with (WHN_EVENT_LOOP's default)."""
     async with _SlowSmtp(mail_sink.port, delay=3) as slow:
         worker = await workers.start(smtp_port=slow.port)
+        shipped = Settings.model_fields["event_loop"].default
+        assert f"(event loop: {shipped})" in worker.output()
         (handle,) = await _submit(temporal_client, task_queue, 1)
         await until(lambda: slow.connections > 0, what="the receipt email in flight")
         loop = asyncio.get_running_loop()
