@@ -63,6 +63,7 @@ def build_worker(
             store.record_change,
             store.commit,
             store.begin,
+            store.decide,
             store.open_and_screen,
             store.issue_reference,
             store.authorise,

@@ -25,6 +25,7 @@ from domain.effects import (
     CaseChange,
     Commit,
     ControlRoomAlert,
+    Decide,
     IssueReference,
     OpenCase,
     Referral,
@@ -73,17 +74,36 @@ async def _audit(
     action: str,
     workflow_id: str,
     reason: str | None = None,
-) -> None:
-    """One row of the audit log: allowed unless there is a ``reason`` it was refused."""
-    await conn.execute(
-        """INSERT INTO audit_log (actor, action, workflow_id, allowed, reason)
-           VALUES ($1, $2, $3, $4, $5)""",
+    key: str | None = None,
+) -> bool:
+    """One row of the audit log: allowed unless there is a ``reason`` it was refused.
+
+    With a ``key`` (a staff action's, ``Authorise.key``) the row is written once: False
+    if the action already has one (a retry), which then stands."""
+    if key is None:
+        await conn.execute(
+            """INSERT INTO audit_log (actor, action, workflow_id, allowed, reason)
+               VALUES ($1, $2, $3, $4, $5)""",
+            actor,
+            action,
+            workflow_id,
+            reason is None,
+            reason,
+        )
+        return True
+    inserted = await conn.fetchval(
+        """INSERT INTO audit_log (actor, action, workflow_id, allowed, reason, action_key)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (workflow_id, action_key) WHERE action_key IS NOT NULL DO NOTHING
+           RETURNING id""",
         actor,
         action,
         workflow_id,
         reason is None,
         reason,
+        key,
     )
+    return inserted is not None
 
 
 async def _verdict(
@@ -95,17 +115,46 @@ async def _verdict(
     action: str,
     workflow_id: str,
     audit_allowed: bool = True,
+    key: str | None = None,
 ) -> StaffMember:
     """The answer of a roster check: audited, then the staff member or ``NotAuthorisedError``.
 
     A refusal is always audited against ``actor``; an allowed check only when
-    ``audit_allowed`` (the action's own authorisation, not a check of its target).
+    ``audit_allowed`` (the action's own authorisation, not a check of its target). A
+    keyed action (``Authorise.key``) is answered once: a retry that finds the row an
+    earlier attempt wrote follows that answer and writes nothing.
     """
     if reason is not None or audit_allowed:
-        await _audit(conn, actor=actor, action=action, workflow_id=workflow_id, reason=reason)
+        written = await _audit(
+            conn, actor=actor, action=action, workflow_id=workflow_id, reason=reason, key=key
+        )
+        if not written:
+            reason = await _first_answer(conn, workflow_id, key, reason)
+    elif key is not None:
+        reason = await _first_answer(conn, workflow_id, key, reason)
     if reason is not None or row is None:
         raise NotAuthorisedError(reason or "not authorised")
     return StaffMember(staff_id=row["staff_id"], name=row["name"], roles=list(row["roles"]))
+
+
+async def _first_answer(
+    conn: asyncpg.Connection | PoolConnectionProxy,
+    workflow_id: str,
+    key: str | None,
+    reason: str | None,
+) -> str | None:
+    """The refusal's reason of the answer written first for the keyed action (None:
+    allowed); ``reason`` (this attempt's own) when none was written yet."""
+    if key is None:
+        return reason
+    first = await conn.fetchrow(
+        "SELECT allowed, reason FROM audit_log WHERE workflow_id = $1 AND action_key = $2",
+        workflow_id,
+        key,
+    )
+    if first is None:
+        return reason
+    return None if first["allowed"] else (first["reason"] or "not authorised")
 
 
 async def _issue(
@@ -171,6 +220,7 @@ async def _authorise(
         action=request.action,
         workflow_id=request.workflow_id,
         audit_allowed=audit_allowed,
+        key=request.key,
     )
 
 
@@ -234,7 +284,11 @@ async def write_commit(
     workflow_id = commit.workflow_id
     for allowed in commit.audits:  # authorised by begin, audited with the action
         await _audit(
-            conn, actor=allowed.actor, action=allowed.action, workflow_id=allowed.workflow_id
+            conn,
+            actor=allowed.actor,
+            action=allowed.action,
+            workflow_id=allowed.workflow_id,
+            key=allowed.key,
         )
     values: dict[str, object] = {}
     latest: CaseChange | None = None  # the newest change written that knows the deadlines
@@ -359,6 +413,27 @@ class CaseStore:
         control-room alerts with them: all or nothing, each event once (by its key)."""
         async with self._pool.acquire() as conn, conn.transaction():
             results = await self._write(conn, commit)
+        count_results(results)
+
+    @activity.defn
+    async def decide(self, decide: Decide) -> None:
+        """A staff action decided before it was authorised (patch begin-in-commit), in
+        one transaction: the actor authorised against the roster and audited, then,
+        only if allowed, what the action changed (``decide.commit``, as ``commit``).
+        Refused: the refusal's audit row commits alone and ``NotAuthorisedError`` is
+        raised (the case undoes what the action changed). Retried, it follows the answer
+        its first attempt wrote (by ``Authorise.key``) and writes each row once."""
+        refused: NotAuthorisedError | None = None
+        results: list[tuple[str, str]] = []
+        async with self._pool.acquire() as conn, conn.transaction():
+            try:
+                await _authorise(conn, decide.authorise)
+            except NotAuthorisedError as refusal:
+                refused = refusal  # the refusal's audit row commits; nothing else
+            else:
+                results = await self._write(conn, decide.commit)
+        if refused is not None:
+            raise refused
         count_results(results)
 
     @activity.defn

@@ -133,6 +133,12 @@ class Authorise(Effect):
     action: str
     # The actor acts on a case this person holds: only a supervisor may.
     override_claim_of: str | None = None
+    # The action's key (its run and update id, patch begin-in-commit): its audit row is
+    # written once by it (``audit_log.action_key``), and a retry follows the answer
+    # first written (a retried refusal writes no second row).
+    key: str | None = None
+
+    _serialize = _unless_none("key")
 
 
 class StaffCheck(Effect):
@@ -291,6 +297,16 @@ class Commit(Effect):
     acknowledged: list[TeamAcknowledged] = Field(default_factory=list)
 
 
+class Decide(Effect):
+    """A staff action decided before it was authorised (patch begin-in-commit), in one
+    local activity (``CaseStore.decide``): the actor authorised against the roster, and
+    only if allowed, ``commit`` written with the allowed audit row, in one transaction;
+    a refusal's audit row commits alone."""
+
+    authorise: Authorise
+    commit: Commit
+
+
 class Begin(Effect):
     """A staff action's first local activity (PATCH_ONE_TRANSACTION): the actor
     authorised against the roster (audited either way) and, only if allowed, what the
@@ -330,5 +346,6 @@ class Begun(Effect):
 CaseChange.model_rebuild()
 Commit.model_rebuild()
 Notify.model_rebuild()
+Decide.model_rebuild()
 Begin.model_rebuild()
 Begun.model_rebuild()

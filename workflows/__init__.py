@@ -75,6 +75,11 @@ before it awaits something long calls it itself. A staff action's first local ac
 is ``CaseStore.begin``: the authorisation (audited either way) and, only when allowed,
 what ``@staff_action(..., needs=...)`` asks for (its reference, its rules), found by the
 body in ``self._begun`` (``_issue_reference``, ``_right6_due``, ``_prepared``).
+Under patch ``begin-in-commit`` an action without ``needs`` is decided first: its body
+runs on a copy of the case's state and one local activity (``CaseStore.decide``)
+authorises and commits at once, the state put back on a refusal (``workflows.acting``).
+A new action whose body runs an activity of its own says ``decide_first=False``
+(``CaseBase._in_store`` and ``_rule`` refuse to run inside one decided first).
 
 Lock or test: the main loop does not take the lock
 --------------------------------------------------

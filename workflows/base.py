@@ -10,6 +10,8 @@ due ``workflows.due``; the steps live in ``workflows.review`` (Steps 1-2) and
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         CaseNote,
         Commit,
         ControlRoomAlert,
+        Decide,
         IssueReference,
         ReferenceKind,
         Referral,
@@ -85,6 +88,19 @@ PATCH_ONE_TRANSACTION = "one-transaction-actions"
 # either was deployed), so no history has its own marker: asked once as a run starts, it
 # is False for every case from before the bundle, for the rest of its run.
 PATCH_KEEP_DUE_TIMER = "keep-due-timer"
+# A staff action whose body needs nothing from ``CaseStore.begin`` (no ``needs``, no
+# activity inside it) is decided before it is authorised: the body runs on a copy of the
+# case's state, then ONE local activity (``CaseStore.decide``) authorises the actor and,
+# only if allowed, writes the whole commit in the same transaction; the search
+# attributes are upserted and the letters set off only after it answers. Refused, the
+# case's state is put back as it was (nothing the body changed survives) and the update
+# fails NotAuthorised as before. Only while nothing else can change the case meanwhile
+# (``_quiet``: the main loop parked in its wait, which holds while an action decides,
+# and no letter on its way); otherwise begin then commit, as before. Each action's audit
+# row is keyed (``Authorise.key``). Bundled from the start (bundle-2026-12-actions), so
+# no history has its own marker: asked once as a run starts, False for every case from
+# before the bundle.
+PATCH_BEGIN_IN_COMMIT = "begin-in-commit"
 # One marker for all of these (written out: the ids live beside their code, which imports
 # this module; tests/test_replay.py checks each is a PATCH_* id of workflows/).
 PATCH_BUNDLE_2026_12 = "bundle-2026-12"
@@ -101,25 +117,31 @@ _BUNDLE_2026_12 = frozenset(
 )
 # The one before and the patches added since.
 PATCH_BUNDLE_2026_12_LETTERS = "bundle-2026-12-letters"
+# Deployed: frozen (never add an id to it nor take one out).
+_BUNDLE_2026_12_LETTERS = _BUNDLE_2026_12 | {
+    "letters-local",  # workflows.letters
+    "intel-local",  # workflows.investigation
+    "acknowledged-in-commit",  # workflows.investigation
+    "begin-prepares",  # workflows.review
+    "receipt-opens-case",  # workflows.receipt
+    "letters-carry-commit",  # workflows.letters
+}
+# Not deployed yet: a patch added before it is, joins it (and every
+# *.bundle-2026-12-actions.json history is recorded again).
+PATCH_BUNDLE_2026_12_ACTIONS = "bundle-2026-12-actions"
 BUNDLES: tuple[tuple[str, frozenset[str]], ...] = (
+    (PATCH_BUNDLE_2026_12_ACTIONS, _BUNDLE_2026_12_LETTERS | {PATCH_BEGIN_IN_COMMIT}),
     # "intel-local", "acknowledged-in-commit", "begin-prepares", "receipt-opens-case" and
     # "letters-carry-commit" joined it before it was deployed (it landed the same day, on
     # main only): every *.bundle-2026-12-letters.json history was recorded again with
     # them.
-    (
-        PATCH_BUNDLE_2026_12_LETTERS,
-        _BUNDLE_2026_12
-        | {
-            "letters-local",  # workflows.letters
-            "intel-local",  # workflows.investigation
-            "acknowledged-in-commit",  # workflows.investigation
-            "begin-prepares",  # workflows.review
-            "receipt-opens-case",  # workflows.receipt
-            "letters-carry-commit",  # workflows.letters
-        },
-    ),
+    (PATCH_BUNDLE_2026_12_LETTERS, _BUNDLE_2026_12_LETTERS),
     (PATCH_BUNDLE_2026_12, _BUNDLE_2026_12),
 )
+# What a staff action decided first (PATCH_BEGIN_IN_COMMIT) may change, put back as it
+# was when it is refused (``CaseBase._tentative``, ``_undo``): the case's state and what
+# is kept for the next commit (``_ordered``: the letters to send after it, CaseLetters).
+_TENTATIVE = ("case", "_kept", "_audits", "_acknowledged", "_attributes_dirty", "_ordered")
 
 # Deadlines the reporter, not the force, has to meet: missing them is not "overdue".
 _REPORTER_OWES = ("details_reply",)
@@ -149,6 +171,14 @@ class CaseBase:
     _commit_lock: asyncio.Lock
     # What the running staff action's first local activity answered (CaseStore.begin).
     _begun: Begun | None = None
+    # PATCH_BEGIN_IN_COMMIT: staff actions may decide before they are authorised; one
+    # is deciding now (its body ran on a copy, its ``CaseStore.decide`` not answered),
+    # with what it would put back if refused; the main loop is parked in its wait.
+    _decides_first: bool = False
+    _deciding: bool = False
+    _undo: dict[str, Any] | None = None
+    _undo_details: str = ""
+    _loop_parked: bool = False
 
     def _start_keeping(self) -> None:
         """Called once, first thing in a run: the case's patch bundle (the newest for a
@@ -158,6 +188,7 @@ class CaseBase:
             (ids for bundle, ids in BUNDLES if workflow.patched(bundle)), frozenset()
         )
         self._one_transaction = self._patched(PATCH_ONE_TRANSACTION)
+        self._decides_first = self._one_transaction and self._patched(PATCH_BEGIN_IN_COMMIT)
         self._kept = ([], [], [])
         self._audits = []
         self._acknowledged = []
@@ -168,9 +199,16 @@ class CaseBase:
         no marker (see ``BUNDLES``). The one way workflow code asks for a patch."""
         return patch in self._bundled or workflow.patched(patch)
 
+    def _not_deciding(self, what: str) -> None:
+        """A staff action decided first runs no activity before its decision: one that
+        does says ``decide_first=False`` (workflows.acting)."""
+        if self._deciding:
+            raise RuntimeError(f"{what} inside a staff action decided first (decide_first)")
+
     async def _in_store(self, method: Any, arg: Any, summary: str) -> Any:
         """A short write to (or read of) the case store, as a local activity retried
         until PostgreSQL is back: a case never gives up on its own records."""
+        self._not_deciding(summary)
         return await workflow.execute_local_activity_method(
             method, arg, retry_policy=DB_RETRY, summary=summary, start_to_close_timeout=DB_TIMEOUT
         )
@@ -228,6 +266,93 @@ class CaseBase:
             await self._in_store(CaseStore.commit, commit, summary[:200])
             self._changes += 1
 
+    # --- deciding before authorising (PATCH_BEGIN_IN_COMMIT, workflows.acting) --------
+
+    def _quiet(self) -> bool:
+        """Nothing but a staff action can change the case until it has decided: the main
+        loop is parked in its wait (``_park``: it holds while an action decides) and no
+        letter is on its way (its answer would change the case)."""
+        ordered = getattr(self, "_ordered", ())  # CaseLetters: letters not yet set off
+        return self._loop_parked and not ordered and all(t.done() for t in self._letters)
+
+    async def _park(self, wake: Callable[[], bool]) -> None:
+        """The main loop's wait for ``wake()``: held while a staff action decides, and
+        no longer parked from the moment it is let through (its task is then ready)."""
+
+        def ready() -> bool:
+            if self._deciding or not wake():
+                return False
+            self._loop_parked = False
+            return True
+
+        self._loop_parked = self._decides_first
+        try:
+            await workflow.wait_condition(ready)
+        finally:
+            self._loop_parked = False
+
+    def _tentative(self) -> None:
+        """A staff action decides first: what it may change is kept aside as it is, and
+        its body runs on copies (``_TENTATIVE``; the UI's current details too)."""
+        self._undo = {name: getattr(self, name) for name in _TENTATIVE}
+        self._undo_details = workflow.get_current_details()
+        self.case = self.case.model_copy(deep=True)
+        changes, referrals, alerts = self._kept
+        self._kept = (list(changes), list(referrals), list(alerts))
+        self._audits = list(self._audits)
+        self._acknowledged = list(self._acknowledged)
+        self._deciding = True
+
+    def _undo_tentative(self) -> None:
+        """Refused: the case exactly as it was before the action (the same objects)."""
+        assert self._undo is not None
+        for name, value in self._undo.items():
+            setattr(self, name, value)
+        workflow.set_current_details(self._undo_details)
+        self._undo = None
+
+    async def _decide(self, authorise: Authorise) -> None:
+        """The decided action's one local activity (``CaseStore.decide``): the actor
+        authorised and, only if allowed, everything kept written, in one transaction
+        (in order with the other commits). Refused (or failed): what the action changed
+        is put back, and the error raised. Allowed: the action's state is the case's;
+        the caller then commits (the search attributes, the letters: ``_commit``)."""
+        try:
+            async with self._commit_lock:
+                commit = self._take_kept() or Commit(workflow_id=self._id)
+                events = ", ".join(c.event.replace("_", " ") for c in commit.changes)
+                summary = f"Authorised {authorise.action} for {authorise.actor}" + (
+                    f"; recorded: {events}" if events else ""
+                )
+                await workflow.execute_local_activity_method(
+                    CaseStore.decide,
+                    Decide(authorise=authorise, commit=commit),
+                    retry_policy=DB_RETRY,
+                    summary=summary[:200],
+                    start_to_close_timeout=DB_TIMEOUT,
+                )
+        except BaseException:
+            self._undo_tentative()
+            raise
+        finally:
+            self._deciding = False
+        self._undo = None
+        self._changes += 1
+
+    @contextmanager
+    def _as_decided(self) -> Iterator[None]:
+        """While a staff action decides first, the case as it was before it (what a
+        query answers: the action may yet be refused)."""
+        if self._undo is None:
+            yield
+            return
+        tentative = self.case
+        self.case = self._undo["case"]
+        try:
+            yield
+        finally:
+            self.case = tentative
+
     def _reference_request(self, kind: ReferenceKind) -> IssueReference:
         return IssueReference(workflow_id=self._id, kind=kind, year=workflow.now().year)
 
@@ -270,6 +395,7 @@ class CaseBase:
 
     async def _rule(self, fn: Any, arg: Any, summary: str) -> Any:
         """A rule evaluated by its own local activity (the rules live in activities)."""
+        self._not_deciding(summary)
         return await workflow.execute_local_activity(
             fn, arg, retry_policy=DB_RETRY, summary=summary, start_to_close_timeout=DB_TIMEOUT
         )

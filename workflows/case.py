@@ -92,7 +92,7 @@ class CaseWorkflow(ReviewSteps, ImuSteps, AfterRecording, ClaimSteps, OwedSteps)
         await self._commit()
         workflow.set_current_details(f"Closed: {self.case.stage.value}")
         # The whole state goes in the result: a reopening starts from it.
-        return self.view().model_copy(update={"final_state": self.case})
+        return self._view().model_copy(update={"final_state": self.case})
 
     # --- what falls due: each step file's lists, in the order they are acted on ---------
 
@@ -138,7 +138,8 @@ class CaseWorkflow(ReviewSteps, ImuSteps, AfterRecording, ClaimSteps, OwedSteps)
             if upcoming is not None and upcoming.when <= workflow.now():
                 return  # due now: the loop acts on it (the timer, if running, is kept)
             self._due_timer.wait_for(upcoming)
-            await workflow.wait_condition(lambda: woken() or self._due_timer.fired())
+            # Parked: a staff action may decide first meanwhile (PATCH_BEGIN_IN_COMMIT).
+            await self._park(lambda: woken() or self._due_timer.fired())
             return
         if upcoming is None:
             await workflow.wait_condition(woken)
@@ -171,6 +172,10 @@ class CaseWorkflow(ReviewSteps, ImuSteps, AfterRecording, ClaimSteps, OwedSteps)
 
     @workflow.query
     def view(self) -> CaseView:
+        with self._as_decided():  # not what an action still deciding changed
+            return self._view()
+
+    def _view(self) -> CaseView:
         c = self.case
         return CaseView(
             workflow_id=self._id,

@@ -111,7 +111,7 @@ class ClaimSteps(CaseBase):
         await self._end_claim("released", action.actor, "released")
         return self._result("Released: the case is back on its queue.")
 
-    @staff_action(Reassign, check=_check_reassign)
+    @staff_action(Reassign, check=_check_reassign, decide_first=False)  # checks --to first
     async def reassign(self, action: Reassign) -> ActionResult:
         role = STAGE_ROLE[self.case.stage]
         try:

@@ -114,7 +114,7 @@ class OwedSteps(CaseLetters):
             "letter_owed", "system", {"purpose": owed.purpose, "ways": list(owed.ways)}
         )
 
-    @staff_action(LetterSent, check=_check_owed)
+    @staff_action(LetterSent, check=_check_owed, decide_first=False)  # writes its row first
     async def letter_sent(self, action: LetterSent) -> ActionResult:
         owed = self._owed_letter(action.letter)
         assert owed is not None  # _check_owed, under the lock

@@ -18,8 +18,8 @@ from temporalio.worker import Worker
 
 from activities.mail import Mailer
 from activities.store import CaseStore
-from domain.case import RecordCrime, Stage
-from domain.effects import Begin, Begun, IssueReference, Notified, Notify
+from domain.case import RecordCrime, RequestDetails, Stage
+from domain.effects import Begin, Begun, Decide, IssueReference, Notified, Notify
 from domain.references import parse_crime_reference
 from starter.intake import submit
 from tests.durability.ledger import counter, ledger
@@ -131,6 +131,19 @@ class _FailAfterWrite:
             self._fail_first(f"reference:{request.reference.kind}")
         return begun
 
+    @activity.defn(name="decide")
+    async def decide(self, request: Decide) -> None:
+        # A staff action decided first (patch begin-in-commit): the refusal's answer
+        # lost after its audit row was written too.
+        try:
+            await self._store.decide(request)
+        except ApplicationError as refusal:
+            self.attempts[f"refused:{request.authorise.action}"] += 1
+            if activity.info().attempt == 1:
+                raise ApplicationError("refusal lost after the write", type="LostAnswer") from None
+            raise refusal
+        self._fail_first(f"decided:{request.authorise.action}")
+
     @activity.defn(name="notify")
     async def notify(self, request: Notify) -> Notified:
         sent = await self._mailer.notify(request)
@@ -145,7 +158,7 @@ class _FailAfterWrite:
 
 
 def _worker_with(client, db_pool, settings, task_queue, flaky: _FailAfterWrite) -> Worker:  # type: ignore[no-untyped-def]
-    """build_worker's worker, with issue_reference, begin and the mail activities swapped
+    """build_worker's worker, with issue_reference, begin, decide and the mail activities swapped
     for ``flaky``'s."""
     with pytest.MonkeyPatch.context() as patch:
         # Capture build_worker's arguments: a second real Worker on one task queue and
@@ -155,6 +168,7 @@ def _worker_with(client, db_pool, settings, task_queue, flaky: _FailAfterWrite) 
     swapped = {
         "issue_reference": flaky.issue_reference,
         "begin": flaky.begin,
+        "decide": flaky.decide,
         "notify": flaky.notify,
         "notify_all": flaky.notify_all,
     }
@@ -211,3 +225,45 @@ async def test_activities_retried_after_their_write_send_one_email_and_issue_one
     assert book.reference_of[(handle.id, "crime")] == result.reference
     assert book.emails == {(handle.id, p): 1 for p in purposes}
     assert set(book.outbox) == {(handle.id, p) for p in purposes}
+
+
+async def test_an_action_decided_first_retried_after_its_write_is_audited_once(
+    client, db_pool, settings, task_queue, mail_sink
+):
+    """``CaseStore.decide`` retried after its transaction committed (its answer lost):
+    the retry follows the answer first written, by the action's key. A refusal has one
+    audit row (not one per attempt); an allowed action one row, its events once."""
+    flaky = _FailAfterWrite(
+        CaseStore(db_pool, force_code=settings.force_code), Mailer(db_pool, settings)
+    )
+    async with _worker_with(client, db_pool, settings, task_queue, flaky):
+        handle = await _in_review(client, task_queue)
+        question = RequestDetails(actor="imu-1", question="Which door was forced?")
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(CaseWorkflow.request_details, question)
+        assert isinstance(refused.value.cause, ApplicationError)
+        assert refused.value.cause.type == "NotAuthorised"
+        allowed = question.model_copy(update={"actor": "handler-1"})
+        await handle.execute_update(CaseWorkflow.request_details, allowed)
+        await wait_view(handle, lambda v: v.stage == Stage.AWAITING_DETAILS)
+        await mail_sink.await_for(
+            lambda m: m["X-WHN-Case"] == handle.id and m["X-WHN-Purpose"] == "details-request-1"
+        )
+        view = await handle.query(CaseWorkflow.view)
+
+    decided = {k: n for k, n in flaky.attempts.items() if not k.startswith("email")}
+    assert decided == {"refused:request-details": 2, "decided:request-details": 2}
+    rows = await db_pool.fetch(
+        """SELECT actor, allowed, action_key FROM audit_log
+           WHERE workflow_id = $1 AND action = 'request-details' ORDER BY id""",
+        handle.id,
+    )
+    assert [(r["actor"], r["allowed"]) for r in rows] == [("imu-1", False), ("handler-1", True)]
+    assert len({r["action_key"] for r in rows}) == 2
+    events = await db_pool.fetch(
+        "SELECT event FROM case_events WHERE workflow_id = $1", handle.id
+    )
+    assert [r["event"] for r in events].count("stage:awaiting_details") == 1
+    assert len(events) == len(view.timeline)
+    book = await ledger(db_pool, mail_sink, [handle.id])
+    assert book.twice() == {}
