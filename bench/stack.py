@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -96,7 +97,13 @@ class BenchStack:
             self.dir / "pg", free_port(), fast=False, log_file=self.logs / "postgres.log"
         )
         self.temporal = TemporalDevServer(
-            self.dir / "temporal.db", free_port(), None, log_file=self.logs / "temporal.log"
+            self.dir / "temporal.db",
+            free_port(),
+            None,
+            log_file=self.logs / "temporal.log",
+            # Server tunings to try side by side (docs/deployment.md "The Temporal
+            # server's runtime"); the Go runtime's own (GOGC ...) come from the environment.
+            extra_args=shlex.split(os.environ.get("BENCH_TEMPORAL_ARGS", "")),
         )
         self.mail_dir = self.dir / "mail"
         self.smtp_port = free_port()

@@ -14,10 +14,16 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import SearchAttributeKey
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from whn.devstack.temporal_server import TemporalDevServer, TemporalDevServerError, free_port
+from whn.devstack.temporal_server import (
+    SEARCH_ATTRIBUTES_CACHE_KEY,
+    TemporalDevServer,
+    TemporalDevServerError,
+    free_port,
+)
 
 
 async def _custom_attributes(client: Client) -> dict[str, int]:
@@ -98,6 +104,73 @@ async def test_dev_server_hands_activities_to_the_worker_eagerly() -> None:
                 break
             await asyncio.sleep(0.2)
         assert sum(eager) >= 1, "no activity was dispatched eagerly"
+    finally:
+        await server.stop()
+
+
+_STAGE = SearchAttributeKey.for_keyword("CaseStage")
+UPSERTS = 10
+
+
+@workflow.defn(name="UpsertProbe", sandboxed=False)
+class _UpsertProbe:
+    @workflow.run
+    async def run(self, n: int) -> None:
+        for i in range(n):
+            workflow.upsert_search_attributes([_STAGE.value_set(f"stage-{i}")])
+            await workflow.sleep(0.001)  # one workflow task, and one visibility write, each
+
+
+async def _persistence_requests(url: str) -> dict[str, float]:
+    """The server's ``persistence_requests`` counters on ``/metrics``, by operation."""
+    text = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).read())
+    counts: dict[str, float] = {}
+    for line in text.decode().splitlines():
+        if line.startswith("persistence_requests{"):
+            operation = line.split('operation="', 1)[1].split('"', 1)[0]
+            counts[operation] = counts.get(operation, 0.0) + float(line.rsplit(" ", 1)[1])
+    return counts
+
+
+def test_dev_server_keeps_its_search_attribute_cache() -> None:
+    args = TemporalDevServer(None, 7233, None).command()
+    assert args[args.index(f"{SEARCH_ATTRIBUTES_CACHE_KEY}=false") - 1] == "--dynamic-config-value"
+
+
+async def test_dev_server_answers_upserts_from_its_search_attribute_cache() -> None:
+    """No read of the cluster's metadata per search attribute checked (the CLI's own
+    default would read it from SQLite about five times per upsert); the attributes
+    registered at start are in the cache, so the upserts are accepted and visible."""
+    server = TemporalDevServer(None, free_port(), None, metrics_port=free_port())
+    await server.start()
+    try:
+        client = await Client.connect(server.address)
+        url = f"http://{server.host}:{server.metrics_port}/metrics"
+        async with Worker(client, task_queue="upserts", workflows=[_UpsertProbe]):
+            await client.execute_workflow(_UpsertProbe.run, 1, id="warm", task_queue="upserts")
+            await asyncio.sleep(1.5)  # the warm-up's counts reported
+            before = await _persistence_requests(url)
+            handle = await client.start_workflow(
+                _UpsertProbe.run, UPSERTS, id="upserts", task_queue="upserts"
+            )
+            await handle.result()
+        # The server's metrics reach /metrics on its reporting interval: wait until this
+        # run's writes are counted, so its reads are too.
+        for _ in range(50):
+            after = await _persistence_requests(url)
+            writes = after.get("UpdateWorkflowExecution", 0) - before.get(
+                "UpdateWorkflowExecution", 0
+            )
+            if writes >= UPSERTS:
+                break
+            await asyncio.sleep(0.2)
+        assert writes >= UPSERTS, after
+        reads = after.get("GetCurrentClusterMetadata", 0) - before.get(
+            "GetCurrentClusterMetadata", 0
+        )
+        assert reads < UPSERTS, f"{reads:.0f} cluster metadata reads for {UPSERTS} upserts"
+        described = await handle.describe()
+        assert described.typed_search_attributes.get(_STAGE) == f"stage-{UPSERTS - 1}"
     finally:
         await server.stop()
 

@@ -26,6 +26,10 @@ from whn.temporal import missing_search_attributes, search_attribute_cli_args
 log = logging.getLogger(__name__)
 
 
+# The dev server's search-attribute cache setting (see TemporalDevServer.command).
+SEARCH_ATTRIBUTES_CACHE_KEY = "system.forceSearchAttributesCacheRefreshOnRead"
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port free on ``host`` right now (another process may still take it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -53,6 +57,8 @@ class TemporalDevServer:
         codec_endpoint: Remote codec endpoint the Web UI uses to decode payloads.
         log_file: Where the server's output goes; a temporary file if None.
         metrics_port: Port of the server's Prometheus ``/metrics``; none if None.
+        extra_args: More ``start-dev`` arguments, after ours (a later
+            ``--dynamic-config-value`` for the same key wins).
     """
 
     def __init__(
@@ -64,6 +70,7 @@ class TemporalDevServer:
         codec_endpoint: str | None = None,
         log_file: Path | None = None,
         metrics_port: int | None = None,
+        extra_args: list[str] | None = None,
     ) -> None:
         self.db_file = db_file.absolute() if db_file else None
         self.port = port
@@ -72,6 +79,7 @@ class TemporalDevServer:
         self.codec_endpoint = codec_endpoint
         self.log_file = log_file
         self.metrics_port = metrics_port
+        self.extra_args = list(extra_args or [])
         self.host = "127.0.0.1"
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -104,6 +112,13 @@ class TemporalDevServer:
         # completed it, in the task's answer, when that worker has a free slot: no trip
         # through matching (off by default in the server; see docs/deployment.md).
         args += ["--dynamic-config-value", "system.enableActivityEagerExecution=true"]
+        # The CLI's dev server turns this on (its own default, not the server's) so that a
+        # search attribute added at run time is seen at once; it then reads the cluster's
+        # metadata and the namespace from SQLite again for every search attribute it
+        # checks (each upsert, each visibility write, each describe). Ours are registered
+        # before the server starts (--search-attribute), so the cache the server keeps by
+        # default is always right here (docs/deployment.md "The Temporal server's runtime").
+        args += ["--dynamic-config-value", f"{SEARCH_ATTRIBUTES_CACHE_KEY}=false"]
         if self.db_file is not None:
             args += ["--db-filename", str(self.db_file), "--sqlite-pragma", "journal_mode=wal"]
         if self.ui_port is None:
@@ -116,7 +131,7 @@ class TemporalDevServer:
             args += ["--namespace", self.namespace]
         if self.metrics_port is not None:
             args += ["--metrics-port", str(self.metrics_port)]
-        return args + search_attribute_cli_args()
+        return args + search_attribute_cli_args() + self.extra_args
 
     async def start(self, ready_within: float = 60.0) -> None:
         """Start the server and wait until a client can use the namespace and its attributes.
