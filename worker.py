@@ -77,6 +77,7 @@ def build_worker(
             handoff.hand_off,
             handoff.mark_acknowledged,
             intel.search_intelligence,
+            intel.search_and_record,
             summaries.daily_summary,
             screen_report,
             working_days_after,

@@ -1,7 +1,8 @@
 """The intelligence search: the activity a case runs, and the same search for ``whn-intel``.
 
 ``IntelligenceSearch.search_intelligence`` is the activity (Step 3's first step, at
-once); ``search`` is the query itself, which ``whn-intel search`` and the benchmark run
+once); ``search_and_record`` the same search writing its outcome as the case's event
+(patch search-records: no commit of its own after it); ``search`` is the query itself, which ``whn-intel search`` and the benchmark run
 too. Filling the table is not an activity: the police.uk importer is
 ``whn.police_uk``, the synthetic generator ``whn.synthetic_intel``. The table and its
 indexes are in ``migrations/002_intelligence.sql``.
@@ -13,8 +14,12 @@ from datetime import UTC, date
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from temporalio import activity
 
+from activities.projection import count_results
+from activities.store import write_commit
+from domain.effects import Commit, SearchRecord
 from domain.intel import (
     IntelMatch,
     IntelQuery,
@@ -39,6 +44,51 @@ class IntelligenceSearch:
     async def search_intelligence(self, query: IntelQuery) -> IntelSummary:
         """Crimes around the incident and our own cases sharing its details; read-only."""
         return await search(self._pool, query)
+
+    @activity.defn
+    async def search_and_record(self, request: SearchRecord) -> IntelSummary:
+        """The search, then its outcome recorded: what the case kept before it and its
+        ``step:intelligence`` event (the summary in its detail, the answer in the
+        ``intelligence`` column) in one transaction, as ``CaseStore.commit`` writes them.
+
+        Once per event key: the case row is locked first, so an attempt that finds the
+        event written (by an earlier attempt that committed, or one still running when
+        this one started) answers with the outcome recorded then, never a second search
+        the store does not hold.
+        """
+        carried = request.commit
+        if carried is not None and any(c.notes for c in carried.changes):
+            # Notes are sealed with the case store's key, which the search does not hold;
+            # the workflow never hands it such a commit.
+            raise ValueError("the search cannot carry a commit with notes")
+        change = request.change
+        async with self._pool.acquire() as conn, conn.transaction():
+            recorded = await conn.fetchrow(
+                """SELECT c.intelligence,
+                          EXISTS (SELECT 1 FROM case_events e
+                                  WHERE e.workflow_id = c.workflow_id AND e.event_key = $2)
+                              AS written
+                   FROM cases c WHERE c.workflow_id = $1 FOR UPDATE""",
+                change.workflow_id,
+                change.event_key,
+            )
+            if recorded is not None and recorded["written"] and recorded["intelligence"]:
+                return IntelSummary.model_validate(recorded["intelligence"])
+            summary = await search_on(conn, request.query)
+            done = change.model_copy(
+                update={
+                    "detail": {**change.detail, "summary": summary.summary},
+                    "fields": change.fields.model_copy(
+                        update={"intelligence": summary.model_dump(mode="json")}
+                    ),
+                }
+            )
+            commit = Commit(workflow_id=change.workflow_id, changes=[done])
+            if carried is not None:
+                commit = carried.model_copy(update={"changes": [*carried.changes, done]})
+            results = await write_commit(conn, commit, None)
+        count_results(results)
+        return summary
 
 
 # The area query (the benchmark EXPLAINs it). The index intel_crimes_area_idx holds every
@@ -106,36 +156,43 @@ async def search(pool: asyncpg.Pool, query: IntelQuery) -> IntelSummary:
     """Crimes within ``radius_m`` and the time window of the incident, and our own cases
     (other than this one) that share a suspect name, vehicle registration, phone or email.
     """
+    async with pool.acquire() as conn:
+        return await search_on(conn, query)
+
+
+async def search_on(
+    conn: asyncpg.Connection | PoolConnectionProxy, query: IntelQuery
+) -> IntelSummary:
+    """``search`` on a connection the caller holds (and its transaction, if any)."""
     related = related_crime_types(query.category)
     months = window_months(query.occurred_at, query.window_days)
     by_type: dict[str, int] = {}
     area: list[IntelMatch] = []
-    async with pool.acquire() as conn:
-        if query.latitude is not None and query.longitude is not None:
-            dlat, dlon = bounding_box(query.latitude, query.longitude, query.radius_m)
-            row = await conn.fetchrow(
-                AREA_SQL,
-                query.latitude,
-                query.longitude,
-                months,
-                dlat,
-                dlon,
-                float(query.radius_m),
-                sorted(related),
-                query.limit,
-            )
-            assert row is not None
-            by_type = dict(row["by_type"])
-            area = [_area_match(item) for item in row["top"]]
-        own_rows = await conn.fetch(
-            _OWN_CASES_SQL,
-            query.workflow_id,
-            query.suspect_name,
-            query.vehicle_registration,
-            query.phone,
-            query.email,
+    if query.latitude is not None and query.longitude is not None:
+        dlat, dlon = bounding_box(query.latitude, query.longitude, query.radius_m)
+        row = await conn.fetchrow(
+            AREA_SQL,
+            query.latitude,
+            query.longitude,
+            months,
+            dlat,
+            dlon,
+            float(query.radius_m),
+            sorted(related),
             query.limit,
         )
+        assert row is not None
+        by_type = dict(row["by_type"])
+        area = [_area_match(item) for item in row["top"]]
+    own_rows = await conn.fetch(
+        _OWN_CASES_SQL,
+        query.workflow_id,
+        query.suspect_name,
+        query.vehicle_registration,
+        query.phone,
+        query.email,
+        query.limit,
+    )
     own = [_own_match(query, r) for r in own_rows]
     own_total = own_rows[0]["total"] if own_rows else 0
     related_count = sum(n for t, n in by_type.items() if t in related)

@@ -33,6 +33,7 @@ SIDE_EFFECTS = frozenset(
         "notify_all",
         "hand_off",
         "mark_acknowledged",
+        "search_and_record",  # the search writing its outcome (patch search-records)
     }
 )
 
@@ -40,7 +41,7 @@ _LOCAL_ACTIVITY_MARKER = "core_local_activity"
 
 # Calls that make several of the writes above in one transaction (patch
 # one-transaction-actions): a plan made of them is no longer one call per write.
-BATCHED = frozenset({"commit", "begin", "open_and_screen", "notify_all"})
+BATCHED = frozenset({"commit", "begin", "open_and_screen", "notify_all", "search_and_record"})
 NAIVE_PLAN = Path(__file__).with_name("naive_plan.json")
 
 

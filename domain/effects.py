@@ -15,6 +15,7 @@ from pydantic import (
 
 from domain.assessment import Assessment
 from domain.case import Deadline
+from domain.intel import IntelQuery
 from domain.report import Report
 from domain.screening import Screening
 from domain.terms import Role
@@ -305,6 +306,19 @@ class Decide(Effect):
 
     authorise: Authorise
     commit: Commit
+
+
+class SearchRecord(Effect):
+    """The intelligence search that records its own outcome (patch search-records): the
+    search run, then in one transaction ``commit`` (what the case kept before it, never
+    with notes) and ``change`` (the case's ``step:intelligence`` event, its number taken
+    by the workflow), whose ``detail.summary`` and ``intelligence`` column the activity
+    fills in from the answer. Idempotent by the event's key: an attempt that finds the
+    event written answers with the outcome it recorded, not a search of its own."""
+
+    query: IntelQuery
+    change: CaseChange
+    commit: Commit | None = None
 
 
 class Begin(Effect):

@@ -284,7 +284,7 @@ def test_a_bundled_case_has_one_marker_and_replays_as_an_old_one_does(
 
 
 def test_a_new_case_takes_the_newest_bundle_with_one_marker() -> None:
-    """The newest bundle (bundle-2026-12-letters: letters-local added) is the one marker
+    """The newest bundle (bundle-2026-12-actions: search-records added) is the one marker
     of the cases recorded with it; they replay in test_history_replays_on_the_current_workflow."""
     newest, ids = BUNDLES[0]
     recorded = sorted(HERE.glob(f"*.{newest}.json"))

@@ -130,7 +130,14 @@ _BUNDLE_2026_12_LETTERS = _BUNDLE_2026_12 | {
 # *.bundle-2026-12-actions.json history is recorded again).
 PATCH_BUNDLE_2026_12_ACTIONS = "bundle-2026-12-actions"
 BUNDLES: tuple[tuple[str, frozenset[str]], ...] = (
-    (PATCH_BUNDLE_2026_12_ACTIONS, _BUNDLE_2026_12_LETTERS | {PATCH_BEGIN_IN_COMMIT}),
+    (
+        PATCH_BUNDLE_2026_12_ACTIONS,
+        _BUNDLE_2026_12_LETTERS
+        | {
+            PATCH_BEGIN_IN_COMMIT,
+            "search-records",  # workflows.investigation
+        },
+    ),
     # "intel-local", "acknowledged-in-commit", "begin-prepares", "receipt-opens-case" and
     # "letters-carry-commit" joined it before it was deployed (it landed the same day, on
     # main only): every *.bundle-2026-12-letters.json history was recorded again with
@@ -491,6 +498,29 @@ class CaseBase:
         ``notes`` is what a person wrote (a reply, a note): kept sealed in the case store
         for ``show --report``, never in the event's ``detail``.
         """
+        change = self._change(event, actor, detail, fields=fields, notes=notes)
+        if self._one_transaction:
+            # Kept for the commit, which wakes the main loop (not each record: an action
+            # half done would have the loop commit its first half on its own).
+            self._kept[0].append(change)
+            return
+        self._changes += 1
+        await self._in_store(
+            CaseStore.record_change, change, f"Recorded: {event.replace('_', ' ')}"
+        )
+
+    def _change(
+        self,
+        event: str,
+        actor: str,
+        detail: dict[str, Any] | None = None,
+        *,
+        fields: dict[str, Any] | None = None,
+        notes: list[CaseNote] | None = None,
+    ) -> CaseChange:
+        """The next event of the case: its number taken, its timeline entry appended, the
+        change to write (``_record`` keeps or writes it; an activity that records what it
+        did, such as ``search-records``, completes and writes it itself)."""
         self.case.events += 1
         now = workflow.now()
         self.case.timeline.append(TimelineEntry(at=now, event=event, actor=actor))
@@ -509,15 +539,7 @@ class CaseBase:
             deadlines=[d.model_copy() for d in self.case.deadlines],
             notes=notes or [],
         )
-        if self._one_transaction:
-            # Kept for the commit, which wakes the main loop (not each record: an action
-            # half done would have the loop commit its first half on its own).
-            self._kept[0].append(change)
-            return
-        self._changes += 1
-        await self._in_store(
-            CaseStore.record_change, change, f"Recorded: {event.replace('_', ' ')}"
-        )
+        return change
 
     async def _set_stage(
         self,

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.rules import (
         name_outcome,
     )
+    from activities.store import CaseStore
     from domain.actions import (
         Acknowledge,
         ActionResult,
@@ -34,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.effects import (
         CaseNote,
         Handoff,
+        SearchRecord,
         TeamAcknowledged,
     )
     from domain.intel import IntelQuery, IntelSummary
@@ -62,6 +64,12 @@ PATCH_INTEL_LOCAL = "intel-local"
 # (the acknowledgement, or the hand-off that arrived after it), not by a local activity
 # of its own. In bundle-2026-12-letters (workflows.base).
 PATCH_ACKNOWLEDGED_IN_COMMIT = "acknowledged-in-commit"
+# The intelligence search records its own outcome (IntelligenceSearch.search_and_record):
+# the case's step:intelligence event, numbered before the search, and what the case kept
+# before it (the hand-off's, in a bundled case) are written by the search's local
+# activity in one transaction, so no commit follows it. In bundle-2026-12-actions
+# (workflows.base).
+PATCH_SEARCH_RECORDS = "search-records"
 
 
 def _close_needs(case: InvestigationSteps, action: CloseCase) -> dict[str, Any]:
@@ -244,6 +252,9 @@ class InvestigationSteps(AfterRecording):
         }
         summary: IntelSummary
         if self._patched(PATCH_INTEL_LOCAL):
+            if self._one_transaction and self._patched(PATCH_SEARCH_RECORDS):
+                await self._search_and_record(query, how)
+                return
             summary = await workflow.execute_local_activity_method(search, query, **how)
         else:
             summary = await workflow.execute_activity_method(search, query, **how)
@@ -255,6 +266,47 @@ class InvestigationSteps(AfterRecording):
             {"summary": summary.summary},
             fields={"intelligence": summary.model_dump(mode="json")},
         )
+
+    async def _search_and_record(self, query: IntelQuery, how: dict[str, Any]) -> None:
+        """PATCH_SEARCH_RECORDS: the search's local activity writes its outcome, as the
+        case's next event, with what the case kept before it: in order with the case's
+        commits (it holds the commit lock), the search attributes first. What it changes
+        on the case is what ``_search_intelligence`` changes after the search, at the
+        time the search was asked. If it fails, its timeline entry is taken back and
+        what it carried is kept again for the next commit."""
+        self._write_attributes()
+        async with self._commit_lock:
+            carried = self._take_kept()
+            if carried is not None and any(c.notes for c in carried.changes):
+                # Notes are sealed by the case store's key: its own commit writes them,
+                # before the search's event (event order is the store's).
+                try:
+                    await self._in_store(CaseStore.commit, carried, "Recorded: notes")
+                except BaseException:
+                    self._keep_again(carried)
+                    raise
+                self._changes += 1
+                carried = None
+            change = self._change("step:intelligence", "system")
+            entry = self.case.timeline[-1]
+            try:
+                summary: IntelSummary = await workflow.execute_local_activity_method(
+                    IntelligenceSearch.search_and_record,
+                    SearchRecord(query=query, change=change, commit=carried),
+                    **how,
+                )
+            except BaseException:
+                # The search's outcome is not the case's: its timeline entry goes, what
+                # it carried is kept again (written once, by key, whoever writes it). Its
+                # number stays taken: numbers need only be unique, and an attempt may
+                # have written the event before the last one failed.
+                self.case.timeline.remove(entry)
+                if carried is not None:
+                    self._keep_again(carried)
+                raise
+        self.case.intelligence = summary
+        self.case.tasks["intelligence"] = change.at.isoformat()
+        self._changes += 1  # as a commit does: the main loop looks again
 
     async def _send_victim_update(self) -> None:
         """Victims' Code: keep the victim informed at the agreed interval."""

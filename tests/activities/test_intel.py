@@ -7,6 +7,7 @@ rows never change an answer.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -17,9 +18,11 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.intel import IntelligenceSearch, search
+from domain.effects import CaseChange, CaseNote, Commit, SearchRecord
 from domain.intel import (
     ImportResult,
     IntelQuery,
+    IntelSummary,
     distance_m,
     related_crime_types,
     window_months,
@@ -403,3 +406,102 @@ def test_query_for_a_report() -> None:
     assert q.category == report.incident.category
     assert q.latitude == report.incident.location.latitude
     assert q.email == report.reporter.email and q.radius_m == 500
+
+
+# --- the search that records its outcome (patch search-records) ---------------------------
+
+
+def _recorded(workflow_id: str, number: int, *, before: CaseChange | None = None) -> SearchRecord:
+    """The workflow's request: its step:intelligence event numbered, the answer to fill."""
+    at = datetime.now(UTC)
+    change = CaseChange(
+        workflow_id=workflow_id,
+        event_key=f"{number:05d}.step:intelligence",
+        at=at,
+        actor="system",
+        event="step:intelligence",
+        fields={"overdue": False, "flags": []},
+        deadlines=[],
+    )
+    commit = None if before is None else Commit(workflow_id=workflow_id, changes=[before])
+    return SearchRecord(
+        query=query(workflow_id=workflow_id, email=None), change=change, commit=commit
+    )
+
+
+async def test_search_and_record_writes_its_outcome_once_even_retried_after_commit(
+    db_pool: asyncpg.Pool, people: dict[str, str]
+) -> None:
+    """An attempt retried after the first committed (the worker lost before the answer
+    reached the case) writes nothing twice, and answers with what the store holds, not
+    a second search that now finds more."""
+    this = await _insert_case(db_pool, _report(email=people["email"]))
+    handed_off = CaseChange(
+        workflow_id=this,
+        event_key="00007.handed_off",
+        at=datetime.now(UTC),
+        actor="system",
+        event="handed_off",
+        detail={"team": "lpt-cambridge"},
+        fields={"overdue": False, "flags": []},
+    )
+    request = _recorded(this, 8, before=handed_off)
+    request = request.model_copy(
+        update={"query": request.query.model_copy(update={"email": people["email"]})}
+    )
+    activities = IntelligenceSearch(db_pool)
+    first = await ActivityEnvironment().run(activities.search_and_record, request)
+    assert first.own_case_matches == 0
+    # Another case sharing the email arrives: a fresh search would now find it.
+    await _insert_case(db_pool, _report(email=people["email"]), crn="35/retry/24")
+    assert (await search(db_pool, request.query)).own_case_matches == 1
+    again = await ActivityEnvironment().run(activities.search_and_record, request)
+    assert again == first
+    events = await db_pool.fetch(
+        "SELECT event_key, detail FROM case_events WHERE workflow_id = $1 ORDER BY id", this
+    )
+    assert [e["event_key"] for e in events] == ["00007.handed_off", "00008.step:intelligence"]
+    assert events[1]["detail"] == {"summary": first.summary}
+    stored = await db_pool.fetchval("SELECT intelligence FROM cases WHERE workflow_id = $1", this)
+    assert IntelSummary.model_validate(stored) == first
+
+
+async def test_search_and_record_attempts_at_once_record_one_outcome(
+    imported: ImportResult, db_pool: asyncpg.Pool
+) -> None:
+    """A local activity timed out while still running, and its retry: both answer the
+    one outcome the store holds (the case row's lock orders them)."""
+    this = await _insert_case(db_pool, _report(lat=HERE[0], lon=HERE[1]))
+    request = _recorded(this, 3)
+    activities = IntelligenceSearch(db_pool)
+    answers = await asyncio.gather(
+        *(ActivityEnvironment().run(activities.search_and_record, request) for _ in range(3))
+    )
+    assert answers[0].area_count == INSIDE and answers.count(answers[0]) == 3
+    assert (
+        await db_pool.fetchval(
+            "SELECT count(*) FROM case_events WHERE workflow_id = $1 AND event = $2",
+            this,
+            "step:intelligence",
+        )
+        == 1
+    )
+
+
+async def test_search_and_record_refuses_a_commit_with_notes(db_pool: asyncpg.Pool) -> None:
+    """Notes are sealed with the case store's key, which the search does not hold."""
+    this = await _insert_case(db_pool, _report())
+    noted = CaseChange(
+        workflow_id=this,
+        event_key="00002.step:scene",
+        at=datetime.now(UTC),
+        actor="officer-1",
+        event="step:scene",
+        notes=[CaseNote(kind="step_note", text="seen", step="scene")],
+    )
+    with pytest.raises(ValueError, match="notes"):
+        await ActivityEnvironment().run(
+            IntelligenceSearch(db_pool).search_and_record, _recorded(this, 3, before=noted)
+        )
+    written = await db_pool.fetchval("SELECT count(*) FROM case_events WHERE workflow_id = $1", this)
+    assert written == 0

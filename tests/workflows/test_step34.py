@@ -22,11 +22,14 @@ from domain.case import (
     RecordStep,
     Stage,
 )
+from domain.intel import IntelSummary
 from starter.intake import submit
 from tests.helpers import example, skip_time, until, wait_stage, wait_view
 from tests.workflows.conftest import FAST
 from worker import build_worker
+from workflows.base import CaseBase
 from workflows.case import CaseWorkflow
+from workflows.investigation import PATCH_SEARCH_RECORDS
 
 
 async def _case_with_imu(client, task_queue, *, timings=FAST, name="ordinary", **overrides):
@@ -156,7 +159,8 @@ async def test_investigation_through_to_outcome(client, case_worker, mail_sink, 
             for e in history.events
             if (m := e.marker_recorded_event_attributes).marker_name == "core_local_activity"
         ]
-        assert "search_intelligence" in local
+        # search-records: the search's local activity records its outcome itself
+        assert "search_and_record" in local and "search_intelligence" not in local
         # acknowledged-in-commit: the queue entry taken goes with a commit (checked below)
         assert "mark_acknowledged" not in local and "commit" in local
     for step in ("witnesses", "scene", "cctv", "forensics"):
@@ -385,3 +389,104 @@ async def test_hundreds_of_update_cycles_stay_bounded_across_continue_as_new(
         submitted.workflow_id,
     )
     assert sent == view.victim_updates  # one email per cycle, none twice across runs
+
+
+def _local_activities(history: Any) -> list[str]:
+    return [
+        json.loads(m.details["data"].payloads[0].data)["activity_type"]
+        for e in history.events
+        if (m := e.marker_recorded_event_attributes).marker_name == "core_local_activity"
+    ]
+
+
+async def _searched(client, db_pool, settings, task_queue) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """A case to the intelligence search, unsandboxed (so a test may patch the
+    workflow's modules); what it then shows, holds in the store and ran. The team's
+    system refuses the first hand-off, so the allocation's letters are done before the
+    hand-off and the search after it: the local activities run in one order."""
+    team = TeamSystem(failures=1)
+    async with team as url:
+        configured = settings.model_copy(
+            update={"workflow_sandbox": False, "team_webhooks": {"lpt-cambridge": url}}
+        )
+        async with build_worker(client, db_pool, configured, task_queue=task_queue):
+            submitted, handle = await _case_with_imu(client, task_queue)
+            await handle.execute_update(CaseWorkflow.imu_investigate, ImuInvestigate(actor="imu-1"))
+            view = await wait_view(handle, lambda v: v.intelligence is not None, timeout=30)
+            wid = submitted.workflow_id
+            await until(
+                lambda: db_pool.fetchval(
+                    "SELECT intelligence IS NOT NULL FROM cases WHERE workflow_id = $1", wid
+                ),
+                what="the search's outcome in the store",
+            )
+            history = await handle.fetch_history()
+            await handle.terminate("test done")
+    assert len(team.requests) == 2
+    events = await db_pool.fetch(
+        "SELECT event_key, detail FROM case_events WHERE workflow_id = $1 ORDER BY id", wid
+    )
+    return {
+        "view": view,
+        "local": _local_activities(history),
+        "events": events,
+        "stored": await db_pool.fetchval(
+            "SELECT intelligence FROM cases WHERE workflow_id = $1", wid
+        ),
+        "deadlines": await db_pool.fetch(
+            "SELECT name, state FROM case_deadlines WHERE workflow_id = $1 ORDER BY seq", wid
+        ),
+    }
+
+
+async def test_the_search_records_its_outcome_as_its_commit_did(
+    client, db_pool, settings, task_queue, monkeypatch
+):
+    """search-records: the search's local activity writes its step:intelligence event
+    (and what the case kept before it), so no commit follows it; the case and the store
+    end as they did on the path before the patch (the search, then a commit)."""
+    new = await _searched(client, db_pool, settings, task_queue)
+    asked = CaseBase._patched
+
+    def before_the_patch(self: CaseBase, patch: str) -> bool:
+        return patch != PATCH_SEARCH_RECORDS and asked(self, patch)
+
+    monkeypatch.setattr(CaseBase, "_patched", before_the_patch)
+    old = await _searched(client, db_pool, settings, f"{task_queue}-old")
+
+    # The search and the commit after it (what the hand-off changed, and the search's
+    # outcome), one local activity now.
+    searched = old["local"].index("search_intelligence")
+    assert old["local"][searched + 1] == "commit"
+    assert new["local"] == [
+        *old["local"][:searched],
+        "search_and_record",
+        *old["local"][searched + 2 :],
+    ]
+    assert [e["event_key"].split(".", 1)[-1] for e in new["events"]][-2:] == [
+        "handed_off",
+        "step:intelligence",
+    ]
+    for path in (new, old):
+        view = path["view"]
+        assert view.intelligence is not None
+        assert IntelSummary.model_validate(path["stored"]) == view.intelligence
+        (recorded,) = [e for e in path["events"] if e["event_key"].endswith(".step:intelligence")]
+        assert recorded["detail"] == {"summary": view.intelligence.summary}
+        assert (
+            view.tasks["intelligence"]
+            == next(t.at for t in view.timeline if t.event == "step:intelligence").isoformat()
+        )
+    a, b = new["view"], old["view"]
+    assert [(t.event, t.actor) for t in a.timeline] == [(t.event, t.actor) for t in b.timeline]
+    assert [(d.name, d.met_at is not None, d.missed) for d in a.deadlines] == [
+        (d.name, d.met_at is not None, d.missed) for d in b.deadlines
+    ]
+    assert (a.stage, a.flags, a.overdue, sorted(a.tasks)) == (
+        b.stage,
+        b.flags,
+        b.overdue,
+        sorted(b.tasks),
+    )
+    assert [e["event_key"] for e in new["events"]] == [e["event_key"] for e in old["events"]]
+    assert [tuple(r) for r in new["deadlines"]] == [tuple(r) for r in old["deadlines"]]
