@@ -80,17 +80,7 @@ async def _audit(
 
     With a ``key`` (a staff action's, ``Authorise.key``) the row is written once: False
     if the action already has one (a retry), which then stands."""
-    if key is None:
-        await conn.execute(
-            """INSERT INTO audit_log (actor, action, workflow_id, allowed, reason)
-               VALUES ($1, $2, $3, $4, $5)""",
-            actor,
-            action,
-            workflow_id,
-            reason is None,
-            reason,
-        )
-        return True
+    # A row without a key never conflicts (the index is on keyed rows only).
     inserted = await conn.fetchval(
         """INSERT INTO audit_log (actor, action, workflow_id, allowed, reason, action_key)
            VALUES ($1, $2, $3, $4, $5, $6)
