@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import random
+import shlex
 import shutil
 import signal
 import statistics
@@ -59,6 +60,7 @@ from bench.updatefloor import bench_update_floor
 from bench.worker import VARIANTS
 from domain.case import Timings
 from whn.db import create_pool
+from whn.devstack.temporal_server import SEARCH_ATTRIBUTES_CACHE_KEY
 from whn.temporal import connect_client
 
 log = logging.getLogger("bench")
@@ -985,11 +987,10 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
                     "worker": "child process (bench.worker: worker.build_worker, settings from WHN_*)",
                     "temporal": (
                         "temporal server start-dev, SQLite file, journal_mode=wal, headless,"
-                        " search-attribute cache kept"
-                        " (system.forceSearchAttributesCacheRefreshOnRead=false)"
+                        f" search-attribute cache kept ({SEARCH_ATTRIBUTES_CACHE_KEY}=false)"
                         + (
-                            f"; BENCH_TEMPORAL_ARGS: {extra}"
-                            if (extra := os.environ.get("BENCH_TEMPORAL_ARGS"))
+                            f"; BENCH_TEMPORAL_ARGS: {shlex.join(stack.temporal.extra_args)}"
+                            if stack.temporal.extra_args
                             else ""
                         )
                     ),
