@@ -31,6 +31,7 @@ from activities.rules import (
 from activities.store import CaseStore
 from whn.codec import CodecKeyError
 from whn.db import create_pool
+from whn.runner import CompactHeaders, CompactRunner
 from whn.settings import Settings, SettingsError, get_settings
 from whn.telemetry import runtime_for, setup_tracing, shutdown_tracing
 from whn.temporal import connect_client, ensure_encrypted, keyring, missing_search_attributes
@@ -87,9 +88,11 @@ def build_worker(
             name_outcome,
         ],
         max_cached_workflows=settings.max_cached_workflows,
-        workflow_runner=(
+        # Each cached case keeps copies, not its first activation (whn.runner).
+        workflow_runner=CompactRunner(
             SandboxedWorkflowRunner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
         ),
+        interceptors=[CompactHeaders()],
         graceful_shutdown_timeout=timedelta(seconds=20),
     )
 
