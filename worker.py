@@ -12,8 +12,7 @@ from datetime import timedelta
 
 import asyncpg
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+from temporalio.worker import Worker
 
 from activities.compliance import Summaries, publish_live_counts
 from activities.handoff import TeamHandoff
@@ -31,7 +30,7 @@ from activities.rules import (
 from activities.store import CaseStore
 from whn.codec import CodecKeyError
 from whn.db import create_pool
-from whn.runner import CompactHeaders, CompactRunner
+from whn.runner import CompactHeaders, CompactSandboxedRunner, CompactUnsandboxedRunner
 from whn.settings import Settings, SettingsError, get_settings
 from whn.telemetry import runtime_for, setup_tracing, shutdown_tracing
 from whn.temporal import connect_client, ensure_encrypted, keyring, missing_search_attributes
@@ -89,9 +88,10 @@ def build_worker(
         ],
         max_cached_workflows=settings.max_cached_workflows,
         # Each cached case keeps copies, not its first activation (whn.runner).
-        workflow_runner=CompactRunner(
-            SandboxedWorkflowRunner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
+        workflow_runner=(
+            CompactSandboxedRunner() if settings.workflow_sandbox else CompactUnsandboxedRunner()
         ),
+        unsandboxed_workflow_runner=CompactUnsandboxedRunner(),
         interceptors=[CompactHeaders()],
         graceful_shutdown_timeout=timedelta(seconds=20),
     )

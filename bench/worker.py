@@ -34,10 +34,11 @@ import tracemalloc
 from typing import Any
 
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker.workflow_sandbox import SandboxRestrictions
 
 import worker as whn_worker
 from bench.baselines import BaselineCaseWorkflow, no_op
+from whn.runner import CompactSandboxedRunner
 
 READY_LINE = "worker polling task queue"
 VARIANTS = ("sandboxed", "passthrough")
@@ -59,11 +60,11 @@ def _build_worker(workload: str, variant: str | None) -> Any:
             config["workflows"] = [BaselineCaseWorkflow]
             config["activities"] = [no_op]
         if variant == "passthrough":
-            config["workflow_runner"] = SandboxedWorkflowRunner(
+            config["workflow_runner"] = CompactSandboxedRunner(
                 restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
             )
         elif variant == "sandboxed":
-            config["workflow_runner"] = SandboxedWorkflowRunner()
+            config["workflow_runner"] = CompactSandboxedRunner()
         return Worker(**config)
 
     return build

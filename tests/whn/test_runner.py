@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from temporalio import client, workflow
@@ -18,10 +18,15 @@ from temporalio.worker import (
     WorkflowInstance,
     WorkflowInstanceDetails,
     WorkflowInterceptorClassInput,
-    WorkflowRunner,
 )
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from whn.runner import CompactHeaders, CompactRunner, detached
+from whn.runner import (
+    CompactHeaders,
+    CompactSandboxedRunner,
+    CompactUnsandboxedRunner,
+    detached,
+)
 
 PROBE = "whn-probe"
 
@@ -38,24 +43,26 @@ class ReadsItsStart:
         ]
 
 
-class Recording(WorkflowRunner):
-    """Keeps every det it is given, then hands it on."""
-
-    def __init__(self, inner: WorkflowRunner) -> None:
-        self.inner = inner
-        self.seen: list[WorkflowInstanceDetails] = []
-
-    def prepare_workflow(self, defn: workflow._Definition) -> None:
-        self.inner.prepare_workflow(defn)
+class _KeepsWhatItRuns(UnsandboxedWorkflowRunner):
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: list[WorkflowInstanceDetails] = []
 
     def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
-        self.seen.append(det)
-        return self.inner.create_instance(det)
+        self.kept.append(det)
+        return super().create_instance(det)
 
-    def set_worker_level_failure_exception_types(
-        self, types: Sequence[type[BaseException]]
-    ) -> None:
-        self.inner.set_worker_level_failure_exception_types(types)
+
+class Recording(CompactUnsandboxedRunner, _KeepsWhatItRuns):
+    """The worker's runner, keeping what the SDK gave it and what it ran the case with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.given: list[WorkflowInstanceDetails] = []
+
+    def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
+        self.given.append(det)
+        return super().create_instance(det)
 
 
 class AddsHeader(client.Interceptor):
@@ -70,7 +77,7 @@ class _AddsHeaderOut(client.OutboundInterceptor):
 
 
 class SeesHeaders(Interceptor):
-    """After CompactHeaders in the chain: what the rest of the chain is given."""
+    """Keeps the input headers each execute_workflow is given at its place in the chain."""
 
     def __init__(self) -> None:
         self.seen: list[Mapping[str, Payload]] = []
@@ -96,43 +103,56 @@ def test_a_detached_message_is_an_equal_copy_that_its_source_no_longer_reaches()
     assert copy.data == b'"x"'
 
 
-async def test_a_run_reads_its_memo_headers_and_input_from_copies(
-    time_env: WorkflowEnvironment,
-) -> None:
-    compacted = Recording(UnsandboxedWorkflowRunner())  # what CompactRunner hands on
-    outer = Recording(CompactRunner(compacted))  # what the SDK made, views included
-    sees = SeesHeaders()
-    config = time_env.client.config()
+async def _run(env: WorkflowEnvironment, **worker: Any) -> list[str]:
+    config = env.client.config()
     config["interceptors"] = [*config["interceptors"], AddsHeader()]
     probe_client = client.Client(**config)
     queue = f"runner-{uuid.uuid4()}"
-    async with Worker(
-        time_env.client,
-        task_queue=queue,
-        workflows=[ReadsItsStart],
-        workflow_runner=outer,
-        interceptors=[CompactHeaders(), sees],
-    ):
-        result = await probe_client.execute_workflow(
+    async with Worker(env.client, task_queue=queue, workflows=[ReadsItsStart], **worker):
+        result: list[str] = await probe_client.execute_workflow(
             ReadsItsStart.run,
             "case",
             id=f"runner-{uuid.uuid4()}",
             task_queue=queue,
             memo={"note": "kept"},
         )
+    return result
+
+
+async def test_a_run_reads_its_memo_headers_and_input_from_copies(
+    time_env: WorkflowEnvironment,
+) -> None:
+    runner = Recording()
+    before, after = SeesHeaders(), SeesHeaders()
+    result = await _run(
+        time_env, workflow_runner=runner, interceptors=[before, CompactHeaders(), after]
+    )
     assert result == ["case", "kept", "from the client"]
 
-    [given], [kept] = outer.seen, compacted.seen
+    [given], [kept] = runner.given, runner.kept
+    [original], [copied] = before.seen, after.seen
+    assert type(copied) is dict and copied == dict(original)
     assert kept.info.raw_memo == given.info.raw_memo
     assert kept.info.headers == given.info.headers and PROBE in kept.info.headers
     assert kept.last_completion_result == given.last_completion_result
     # Copies: a change to the SDK's views does not reach what the run keeps.
     given.info.raw_memo["note"].data = b'"changed"'
     given.info.headers[PROBE].data = b"changed"
+    given.last_completion_result.payloads.add().data = b"changed"
     assert kept.info.raw_memo["note"].data == b'"kept"'
     assert kept.info.headers[PROBE].data == b"from the client"
+    assert len(kept.last_completion_result.payloads) == 0
 
-    # The input's headers reach the rest of the chain as a plain dict of copies.
-    [headers] = sees.seen
-    assert type(headers) is dict
-    assert headers[PROBE].data == b"from the client"
+    # The input's headers (views of the same job as info's): the rest of the chain is
+    # given copies.
+    assert original[PROBE].data == b"changed"
+    assert copied[PROBE].data == b"from the client"
+
+
+async def test_the_sandboxed_runner_gives_copies_and_runs_the_case_as_before(
+    time_env: WorkflowEnvironment,
+) -> None:
+    runner = CompactSandboxedRunner()
+    assert isinstance(runner, SandboxedWorkflowRunner)  # the SDK's debug mode asks
+    result = await _run(time_env, workflow_runner=runner, interceptors=[CompactHeaders()])
+    assert result == ["case", "kept", "from the client"]
