@@ -121,7 +121,7 @@ PLANS: dict[str, dict[str, Any]] = {
         # Every case of the parked levels cached when the worker's RSS allows it.
         "parked_cache": "fit",
         "profile": True,
-        "budget_min": 45.0,
+        "budget_min": 75.0,
     },
 }
 
